@@ -1,0 +1,92 @@
+//! The `coffer` command. A thin binary: argument parsing, the output contract (one JSON
+//! object on stdout on success; on failure an empty stdout, a non-zero exit and a last
+//! stderr line saying what is wrong), and calls into the library crates.
+
+#![forbid(unsafe_code)]
+
+mod ceremony_cmd;
+mod demo;
+mod hexarg;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Coffer: MPC custody. Nobody ever holds a whole private key.
+#[derive(Parser)]
+#[command(name = "coffer", version, about, disable_help_subcommand = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Offline ceremonies: every party in this process (development, rehearsal and tests).
+    #[command(subcommand)]
+    Ceremony(ceremony_cmd::CeremonyCommand),
+    /// Runs keygen, sign and verify for all three schemes in a temporary directory.
+    Demo(demo::DemoArgs),
+    /// Prints the build's version and security-relevant build features.
+    Version,
+}
+
+/// A command's failure: the message for the last stderr line.
+pub(crate) struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+/// Prints a JSON value as the single stdout object.
+pub(crate) fn emit(value: &serde_json::Value) -> Result<(), Failure> {
+    let text =
+        serde_json::to_string(value).map_err(|e| Failure(format!("cannot encode output: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                print!("{e}");
+                return ExitCode::SUCCESS;
+            }
+            // Usage first, then the error itself as the last line.
+            let rendered = e.render().to_string();
+            let mut error_line = None;
+            for line in rendered.lines().filter(|l| !l.trim().is_empty()) {
+                if line.starts_with("error:") && error_line.is_none() {
+                    error_line = Some(line.to_string());
+                } else if !line.starts_with("For more information") {
+                    eprintln!("{line}");
+                }
+            }
+            eprintln!(
+                "{}",
+                error_line.unwrap_or_else(|| "error: invalid arguments".into())
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Ceremony(c) => ceremony_cmd::run(c),
+        Command::Demo(args) => demo::run(args),
+        Command::Version => emit(&serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "insecure_test_primes": coffer_proto::primes::TEST_POOL_COMPILED_IN,
+        })),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,800 @@
+//! Threshold Schnorr on ZF FROST 3.0, written once and generic over the ciphersuite:
+//! BIP340 (`frost-secp256k1-tr`) and Ed25519 (`frost-ed25519`). Key generation and refresh
+//! are the library's DKG and DKG-based refresh; signing is the library's two rounds, run
+//! without a coordinator: every signer broadcasts its commitments, builds the same signing
+//! package, broadcasts its signature share and aggregates (the library names a cheating
+//! signer). Broadcasts are checked with an echo in the following round, so a party that
+//! sends different values to different peers is caught and named.
+
+use std::collections::BTreeMap;
+
+use frost_core::keys::dkg;
+use frost_core::keys::{KeyPackage, PublicKeyPackage};
+use frost_core::{Ciphersuite, Identifier};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use crate::error::{Abort, AbortReason, ArgumentError, Bug, RejectedMessage, SessionError};
+use crate::ids::{signing_set, GroupParams, PartyIndex, SessionId};
+use crate::message::{decode_payload, encode_payload, Message};
+use crate::path::DerivationPath;
+use crate::scheme::Scheme;
+use crate::session::{Inbox, Session};
+
+/// What Coffer needs to know about a FROST ciphersuite beyond the library's trait.
+pub trait FrostSuite: Ciphersuite + 'static {
+    /// The scheme this ciphersuite implements.
+    const SCHEME: Scheme;
+    /// The same curve in `generic-ec`, for HD derivation with `hd-wallet`.
+    type Curve: generic_ec::Curve;
+    /// The non-hardened HD derivation used for this curve.
+    type Hd: hd_wallet::HdWallet<Self::Curve>;
+    /// Whether the library serializes scalars little-endian (Ed25519) or big-endian.
+    const SCALAR_LITTLE_ENDIAN: bool;
+    /// Coffer's encoding of a group public key (x-only for BIP340).
+    fn encode_public_key(group_point: &[u8]) -> Result<Vec<u8>, Bug>;
+}
+
+impl FrostSuite for frost_secp256k1_tr::Secp256K1Sha256TR {
+    const SCHEME: Scheme = Scheme::SchnorrBip340;
+    type Curve = generic_ec::curves::Secp256k1;
+    type Hd = hd_wallet::Slip10;
+    const SCALAR_LITTLE_ENDIAN: bool = false;
+    fn encode_public_key(group_point: &[u8]) -> Result<Vec<u8>, Bug> {
+        // Compressed SEC1 (33 bytes) to BIP340 x-only (32 bytes).
+        group_point
+            .get(1..33)
+            .filter(|_| group_point.len() == 33)
+            .map(<[u8]>::to_vec)
+            .ok_or(Bug("unexpected secp256k1 point encoding"))
+    }
+}
+
+impl FrostSuite for frost_ed25519::Ed25519Sha512 {
+    const SCHEME: Scheme = Scheme::Ed25519;
+    type Curve = generic_ec::curves::Ed25519;
+    type Hd = hd_wallet::Edwards;
+    const SCALAR_LITTLE_ENDIAN: bool = true;
+    fn encode_public_key(group_point: &[u8]) -> Result<Vec<u8>, Bug> {
+        if group_point.len() == 32 {
+            Ok(group_point.to_vec())
+        } else {
+            Err(Bug("unexpected ed25519 point encoding"))
+        }
+    }
+}
+
+/// One party's FROST key share with the group's public data.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct FrostShare<C: FrostSuite> {
+    pub(crate) key_package: KeyPackage<C>,
+    pub(crate) public_key_package: PublicKeyPackage<C>,
+    pub(crate) params: GroupParams,
+    pub(crate) index: PartyIndex,
+    pub(crate) chain_code: [u8; 32],
+}
+
+impl<C: FrostSuite> core::fmt::Debug for FrostShare<C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FrostShare")
+            .field("scheme", &C::SCHEME)
+            .field("index", &self.index)
+            .field("params", &self.params)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The identifier FROST uses for a party: its index plus one.
+pub(crate) fn identifier<C: Ciphersuite>(p: PartyIndex) -> Result<Identifier<C>, Bug> {
+    Identifier::try_from(p.get().wrapping_add(1)).map_err(|_| Bug("party identifier"))
+}
+
+/// The chain code of a FROST key: FROST's DKG does not make one, so it is derived from the
+/// group key by a domain-separated hash (documented in docs/hd-derivation.md).
+pub(crate) fn derived_chain_code(scheme: Scheme, group_point: &[u8]) -> [u8; 32] {
+    let mut h = sha2::Sha256::new();
+    h.update(b"coffer/frost-chain-code/v1\0");
+    h.update(scheme.name().as_bytes());
+    h.update([0]);
+    h.update(group_point);
+    h.finalize().into()
+}
+
+impl<C: FrostSuite> FrostShare<C> {
+    /// The group's verifying key as the library encodes it.
+    pub(crate) fn group_point(&self) -> Result<Vec<u8>, Bug> {
+        self.public_key_package
+            .verifying_key()
+            .serialize()
+            .map_err(|_| Bug("group key does not serialize"))
+    }
+
+    /// Checks that the parts agree with each other and with the stated group (run after
+    /// decoding a share from disk).
+    pub(crate) fn validate(&self) -> Result<(), &'static str> {
+        let kp = &self.key_package;
+        let pkp = &self.public_key_package;
+        if !self.params.contains(self.index) {
+            return Err("party index outside the group");
+        }
+        if identifier::<C>(self.index).ok() != Some(*kp.identifier()) {
+            return Err("identifier does not match the party index");
+        }
+        if *kp.min_signers() != self.params.t() || pkp.min_signers() != Some(self.params.t()) {
+            return Err("threshold does not match");
+        }
+        if pkp.verifying_shares().len() != usize::from(self.params.n()) {
+            return Err("number of verifying shares does not match the group");
+        }
+        if kp.verifying_key() != pkp.verifying_key() {
+            return Err("group keys differ");
+        }
+        if pkp.verifying_shares().get(kp.identifier()) != Some(kp.verifying_share()) {
+            return Err("verifying share differs from the public package");
+        }
+        let derived: frost_core::keys::VerifyingShare<C> = (*kp.signing_share()).into();
+        if &derived != kp.verifying_share() {
+            return Err("secret share does not match its verifying share");
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// DKG and refresh
+// ---------------------------------------------------------------------------------------
+
+/// A round-2 value with the sender's echo of round 1.
+type Echoed<T> = (T, Vec<[u8; 32]>);
+
+const ROUND_1: u16 = 1;
+const ROUND_2: u16 = 2;
+
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct DkgRound1<C: Ciphersuite> {
+    pub(crate) session: [u8; 32],
+    pub(crate) package: dkg::round1::Package<C>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct DkgRound2<C: Ciphersuite> {
+    pub(crate) session: [u8; 32],
+    pub(crate) package: dkg::round2::Package<C>,
+    /// Digest of every party's round-1 package as the sender received it, by party index.
+    pub(crate) echo: Vec<[u8; 32]>,
+}
+
+enum DkgMode<C: FrostSuite> {
+    Keygen,
+    Refresh(Box<FrostShare<C>>),
+}
+
+enum DkgState<C: Ciphersuite> {
+    Round1(dkg::round1::SecretPackage<C>),
+    Round2(dkg::round2::SecretPackage<C>),
+    Done,
+}
+
+/// A FROST DKG or DKG-based refresh for one party.
+pub(crate) struct FrostDkg<C: FrostSuite> {
+    inbox: Inbox,
+    me: PartyIndex,
+    session: SessionId,
+    params: GroupParams,
+    mode: DkgMode<C>,
+    state: DkgState<C>,
+    ids: BTreeMap<Identifier<C>, PartyIndex>,
+    own_round1_digest: [u8; 32],
+    round1: BTreeMap<Identifier<C>, dkg::round1::Package<C>>,
+    round2: BTreeMap<Identifier<C>, Echoed<dkg::round2::Package<C>>>,
+    outgoing: Vec<Message>,
+    outcome: Option<Result<FrostShare<C>, SessionError>>,
+    finished: bool,
+}
+
+fn digest_of<T: Serialize>(value: &T) -> Result<[u8; 32], Bug> {
+    let bytes = encode_payload(value)?;
+    Ok(sha2::Sha256::digest(bytes).into())
+}
+
+/// Maps the library's culprits to party indices.
+fn frost_abort<C: Ciphersuite>(
+    ids: &BTreeMap<Identifier<C>, PartyIndex>,
+    e: &frost_core::Error<C>,
+    reason: AbortReason,
+) -> SessionError {
+    let mut culprits: Vec<PartyIndex> = e
+        .culprits()
+        .iter()
+        .filter_map(|c| ids.get(c).copied())
+        .collect();
+    culprits.sort();
+    culprits.dedup();
+    let reason = match e {
+        frost_core::Error::InvalidProofOfKnowledge { .. } => AbortReason::InvalidProof,
+        frost_core::Error::InvalidSecretShare { .. } => AbortReason::InvalidShare,
+        frost_core::Error::InvalidSignatureShare { .. } => AbortReason::InvalidSignatureShare,
+        _ if culprits.is_empty() => AbortReason::Library {
+            protocol: "frost",
+            detail: e.to_string(),
+        },
+        _ => reason,
+    };
+    Abort { culprits, reason }.into()
+}
+
+impl<C: FrostSuite> FrostDkg<C> {
+    /// Starts key generation for `me` in a group of `params`.
+    pub(crate) fn keygen(
+        session: SessionId,
+        me: PartyIndex,
+        params: GroupParams,
+    ) -> Result<Self, SessionError> {
+        Self::start(session, me, params, DkgMode::Keygen)
+    }
+
+    /// Starts a refresh of `share` (all `n` parties take part).
+    pub(crate) fn refresh(session: SessionId, share: &FrostShare<C>) -> Result<Self, SessionError> {
+        Self::start(
+            session,
+            share.index,
+            share.params,
+            DkgMode::Refresh(Box::new(share.clone())),
+        )
+    }
+
+    fn start(
+        session: SessionId,
+        me: PartyIndex,
+        params: GroupParams,
+        mode: DkgMode<C>,
+    ) -> Result<Self, SessionError> {
+        if !params.contains(me) {
+            return Err(ArgumentError::NotAParticipant { party: me }.into());
+        }
+        let mut ids = BTreeMap::new();
+        for p in params.parties() {
+            ids.insert(identifier::<C>(p)?, p);
+        }
+        let my_id = identifier::<C>(me)?;
+        let rng = rand_core::OsRng;
+        let (secret, package) = match &mode {
+            DkgMode::Keygen => dkg::part1::<C, _>(my_id, params.n(), params.t(), rng),
+            DkgMode::Refresh(_) => frost_core::keys::refresh::refresh_dkg_part1::<C, _>(
+                my_id,
+                params.n(),
+                params.t(),
+                rng,
+            ),
+        }
+        .map_err(|e| frost_abort(&ids, &e, AbortReason::InvalidOutput))?;
+        let msg = DkgRound1 {
+            session: *session.as_bytes(),
+            package,
+        };
+        let own_round1_digest = digest_of(&msg.package)?;
+        let payload = encode_payload(&msg)?;
+        Ok(Self {
+            inbox: Inbox::new(session, me, params.parties().collect()),
+            me,
+            session,
+            params,
+            mode,
+            state: DkgState::Round1(secret),
+            ids,
+            own_round1_digest,
+            round1: BTreeMap::new(),
+            round2: BTreeMap::new(),
+            outgoing: vec![Message {
+                session,
+                sender: me,
+                recipient: None,
+                round: ROUND_1,
+                payload,
+            }],
+            outcome: None,
+            finished: false,
+        })
+    }
+
+    fn echo(&self) -> Result<Vec<[u8; 32]>, Bug> {
+        let mut out = Vec::with_capacity(usize::from(self.params.n()));
+        for p in self.params.parties() {
+            if p == self.me {
+                out.push(self.own_round1_digest);
+            } else {
+                let id = identifier::<C>(p)?;
+                out.push(match self.round1.get(&id) {
+                    Some(pkg) => digest_of(pkg)?,
+                    None => [0; 32],
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn advance(&mut self) -> Result<(), SessionError> {
+        let others = usize::from(self.params.n()) - 1;
+        if matches!(self.state, DkgState::Round1(_)) && self.round1.len() == others {
+            let DkgState::Round1(secret) = std::mem::replace(&mut self.state, DkgState::Done)
+            else {
+                return Err(Bug("dkg state").into());
+            };
+            let (secret2, packages) = match &self.mode {
+                DkgMode::Keygen => dkg::part2(secret, &self.round1),
+                DkgMode::Refresh(_) => {
+                    frost_core::keys::refresh::refresh_dkg_part2(secret, &self.round1)
+                }
+            }
+            .map_err(|e| frost_abort(&self.ids, &e, AbortReason::InvalidProof))?;
+            let echo = self.echo()?;
+            for (id, package) in packages {
+                let to = *self
+                    .ids
+                    .get(&id)
+                    .ok_or(Bug("unknown identifier from part2"))?;
+                let payload = encode_payload(&DkgRound2 {
+                    session: *self.session.as_bytes(),
+                    package,
+                    echo: echo.clone(),
+                })?;
+                self.outgoing.push(Message {
+                    session: self.session,
+                    sender: self.me,
+                    recipient: Some(to),
+                    round: ROUND_2,
+                    payload,
+                });
+            }
+            self.state = DkgState::Round2(secret2);
+        }
+        if matches!(self.state, DkgState::Round2(_)) && self.round2.len() == others {
+            let DkgState::Round2(secret2) = std::mem::replace(&mut self.state, DkgState::Done)
+            else {
+                return Err(Bug("dkg state").into());
+            };
+            self.check_echoes()?;
+            let round2: BTreeMap<_, _> = self
+                .round2
+                .iter()
+                .map(|(id, (p, _))| (*id, p.clone()))
+                .collect();
+            let (key_package, public_key_package, chain_code) = match &self.mode {
+                DkgMode::Keygen => {
+                    let (kp, pkp) = dkg::part3(&secret2, &self.round1, &round2)
+                        .map_err(|e| frost_abort(&self.ids, &e, AbortReason::InvalidShare))?;
+                    let point = pkp
+                        .verifying_key()
+                        .serialize()
+                        .map_err(|_| Bug("group key"))?;
+                    (kp, pkp, derived_chain_code(C::SCHEME, &point))
+                }
+                DkgMode::Refresh(old) => {
+                    let r = frost_core::keys::refresh::refresh_dkg_shares(
+                        &secret2,
+                        &self.round1,
+                        &round2,
+                        old.public_key_package.clone(),
+                        old.key_package.clone(),
+                    );
+                    match r {
+                        Ok((kp, pkp)) => (kp, pkp, old.chain_code),
+                        Err(e) => return Err(self.blame_refresh(&e)),
+                    }
+                }
+            };
+            let share = FrostShare {
+                key_package,
+                public_key_package,
+                params: self.params,
+                index: self.me,
+                chain_code,
+            };
+            share
+                .validate()
+                .map_err(|_| SessionError::from(Abort::unattributed(AbortReason::InvalidOutput)))?;
+            if let DkgMode::Refresh(old) = &self.mode {
+                if share.public_key_package.verifying_key()
+                    != old.public_key_package.verifying_key()
+                {
+                    return Err(Abort::unattributed(AbortReason::InvalidOutput).into());
+                }
+            }
+            self.finished = true;
+            self.outcome = Some(Ok(share));
+        }
+        Ok(())
+    }
+
+    fn check_echoes(&self) -> Result<(), SessionError> {
+        let mine = self.echo()?;
+        for (from_id, (_, echo)) in &self.round2 {
+            let from = *self.ids.get(from_id).ok_or(Bug("unknown sender id"))?;
+            if echo.len() != mine.len() {
+                return Err(
+                    Abort::blaming(from, AbortReason::MalformedMessage { round: ROUND_2 }).into(),
+                );
+            }
+            for (k, (theirs, ours)) in echo.iter().zip(&mine).enumerate() {
+                if theirs != ours {
+                    let dealer = PartyIndex::unchecked(u16::try_from(k).map_err(|_| Bug("index"))?);
+                    return Err(Abort::blaming(
+                        dealer,
+                        AbortReason::Equivocation {
+                            round: ROUND_1,
+                            reported_by: from,
+                        },
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The library's refresh reports a bad sub-share without naming its dealer; find the
+    /// dealer by checking each sub-share against its dealer's commitments alone.
+    fn blame_refresh(&self, e: &frost_core::Error<C>) -> SessionError {
+        if !matches!(e, frost_core::Error::InvalidSecretShare { .. }) {
+            return frost_abort(&self.ids, e, AbortReason::InvalidShare);
+        }
+        let me = self.me.get();
+        let x = generic_ec::Scalar::<C::Curve>::from(u64::from(me) + 1);
+        let mut culprits = Vec::new();
+        for (id, (package, _)) in &self.round2 {
+            let Some(commitments) = self.round1.get(id) else {
+                continue;
+            };
+            if !sub_share_matches::<C>(package, commitments, &x) {
+                if let Some(p) = self.ids.get(id) {
+                    culprits.push(*p);
+                }
+            }
+        }
+        Abort {
+            culprits,
+            reason: AbortReason::InvalidShare,
+        }
+        .into()
+    }
+}
+
+/// Feldman check of a refresh sub-share against a zero-constant commitment (used only to
+/// name the culprit after the library has already refused the sub-shares).
+fn sub_share_matches<C: FrostSuite>(
+    package: &dkg::round2::Package<C>,
+    round1: &dkg::round1::Package<C>,
+    x: &generic_ec::Scalar<C::Curve>,
+) -> bool {
+    use generic_ec::{Point, Scalar};
+    let share_bytes = package.signing_share().serialize();
+    let share = if C::SCALAR_LITTLE_ENDIAN {
+        Scalar::<C::Curve>::from_le_bytes(&share_bytes)
+    } else {
+        Scalar::<C::Curve>::from_be_bytes(&share_bytes)
+    };
+    let Ok(share) = share else { return false };
+    let Ok(coefficients) = round1.commitment().serialize() else {
+        return false;
+    };
+    // Refresh commitments omit the constant term: they are the coefficients of x^1, x^2, ...
+    let mut expected = Point::<C::Curve>::zero();
+    let mut power = *x;
+    for c in coefficients {
+        let Ok(point) = Point::<C::Curve>::from_bytes(&c) else {
+            return false;
+        };
+        expected += point * power;
+        power *= x;
+    }
+    Point::generator() * share == expected
+}
+
+impl<C: FrostSuite> Session for FrostDkg<C> {
+    type Output = FrostShare<C>;
+
+    fn session_id(&self) -> SessionId {
+        self.session
+    }
+
+    fn party(&self) -> PartyIndex {
+        self.me
+    }
+
+    fn handle(&mut self, m: Message) -> Result<(), SessionError> {
+        if self.finished {
+            return Err(RejectedMessage::Finished.into());
+        }
+        let r = self.handle_inner(m);
+        if let Err(e) = &r {
+            if !matches!(e, SessionError::Rejected(_)) {
+                self.finished = true;
+                self.outcome = Some(Err(e.clone()));
+            }
+        }
+        r
+    }
+
+    fn take_outgoing(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.outgoing)
+    }
+
+    fn take_outcome(&mut self) -> Option<Result<FrostShare<C>, SessionError>> {
+        self.outcome.take()
+    }
+
+    fn is_finished(&self) -> bool {
+        self.finished
+    }
+}
+
+impl<C: FrostSuite> FrostDkg<C> {
+    fn handle_inner(&mut self, m: Message) -> Result<(), SessionError> {
+        self.inbox.admit(&m)?;
+        let from = m.sender;
+        let id = identifier::<C>(from)?;
+        let malformed = || {
+            SessionError::from(Abort::blaming(
+                from,
+                AbortReason::MalformedMessage { round: m.round },
+            ))
+        };
+        match (m.round, m.recipient.is_some()) {
+            (ROUND_1, false) => {
+                let msg: DkgRound1<C> = decode_payload(&m.payload).map_err(|_| malformed())?;
+                if msg.session != *self.session.as_bytes() {
+                    return Err(malformed());
+                }
+                self.round1.insert(id, msg.package);
+            }
+            (ROUND_2, true) => {
+                let msg: DkgRound2<C> = decode_payload(&m.payload).map_err(|_| malformed())?;
+                if msg.session != *self.session.as_bytes() {
+                    return Err(malformed());
+                }
+                self.round2.insert(id, (msg.package, msg.echo));
+            }
+            _ => return Err(malformed()),
+        }
+        self.advance()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Signing
+// ---------------------------------------------------------------------------------------
+
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct SignRound1<C: Ciphersuite> {
+    pub(crate) session: [u8; 32],
+    pub(crate) commitments: frost_core::round1::SigningCommitments<C>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct SignRound2<C: Ciphersuite> {
+    pub(crate) session: [u8; 32],
+    pub(crate) share: frost_core::round2::SignatureShare<C>,
+    /// Digest of every signer's commitments as the sender received them, in signer order.
+    pub(crate) echo: Vec<[u8; 32]>,
+}
+
+/// A FROST signing run for one party: outputs the 64-byte signature.
+pub(crate) struct FrostSign<C: FrostSuite> {
+    inbox: Inbox,
+    me: PartyIndex,
+    session: SessionId,
+    signers: Vec<PartyIndex>,
+    ids: BTreeMap<Identifier<C>, PartyIndex>,
+    key_package: KeyPackage<C>,
+    public_key_package: PublicKeyPackage<C>,
+    message: Vec<u8>,
+    nonces: Option<frost_core::round1::SigningNonces<C>>,
+    commitments: BTreeMap<Identifier<C>, frost_core::round1::SigningCommitments<C>>,
+    signing_package: Option<frost_core::SigningPackage<C>>,
+    shares: BTreeMap<Identifier<C>, Echoed<frost_core::round2::SignatureShare<C>>>,
+    outgoing: Vec<Message>,
+    outcome: Option<Result<Vec<u8>, SessionError>>,
+    finished: bool,
+}
+
+impl<C: FrostSuite> FrostSign<C> {
+    /// Starts signing `message` under the child key at `path` with the first `t` of `signers`.
+    pub(crate) fn start(
+        share: &FrostShare<C>,
+        session: SessionId,
+        signers: &[PartyIndex],
+        message: &[u8],
+        path: &DerivationPath,
+    ) -> Result<Self, SessionError> {
+        let set = signing_set(share.params, signers)?;
+        if !set.contains(&share.index) {
+            return Err(ArgumentError::NotAParticipant { party: share.index }.into());
+        }
+        let (key_package, public_key_package) = crate::frost_hd::derive(share, path)?;
+        let mut ids = BTreeMap::new();
+        for p in &set {
+            ids.insert(identifier::<C>(*p)?, *p);
+        }
+        let (nonces, commitments) =
+            frost_core::round1::commit(key_package.signing_share(), &mut rand_core::OsRng);
+        let my_id = identifier::<C>(share.index)?;
+        let payload = encode_payload(&SignRound1 {
+            session: *session.as_bytes(),
+            commitments,
+        })?;
+        let mut own = BTreeMap::new();
+        own.insert(my_id, commitments);
+        Ok(Self {
+            inbox: Inbox::new(session, share.index, set.clone()),
+            me: share.index,
+            session,
+            signers: set,
+            ids,
+            key_package,
+            public_key_package,
+            message: message.to_vec(),
+            nonces: Some(nonces),
+            commitments: own,
+            signing_package: None,
+            shares: BTreeMap::new(),
+            outgoing: vec![Message {
+                session,
+                sender: share.index,
+                recipient: None,
+                round: ROUND_1,
+                payload,
+            }],
+            outcome: None,
+            finished: false,
+        })
+    }
+
+    fn echo(&self) -> Result<Vec<[u8; 32]>, Bug> {
+        self.ids
+            .keys()
+            .map(|id| match self.commitments.get(id) {
+                Some(c) => digest_of(c),
+                None => Ok([0; 32]),
+            })
+            .collect()
+    }
+
+    fn advance(&mut self) -> Result<(), SessionError> {
+        let t = self.signers.len();
+        if self.signing_package.is_none() && self.commitments.len() == t {
+            let package = frost_core::SigningPackage::new(self.commitments.clone(), &self.message);
+            let nonces = self.nonces.take().ok_or(Bug("nonces already used"))?;
+            let share = frost_core::round2::sign(&package, &nonces, &self.key_package)
+                .map_err(|e| frost_abort(&self.ids, &e, AbortReason::InvalidOutput))?;
+            let echo = self.echo()?;
+            let my_id = identifier::<C>(self.me)?;
+            let payload = encode_payload(&SignRound2 {
+                session: *self.session.as_bytes(),
+                share,
+                echo: echo.clone(),
+            })?;
+            self.shares.insert(my_id, (share, echo));
+            self.outgoing.push(Message {
+                session: self.session,
+                sender: self.me,
+                recipient: None,
+                round: ROUND_2,
+                payload,
+            });
+            self.signing_package = Some(package);
+        }
+        if let Some(package) = &self.signing_package {
+            if self.shares.len() == t {
+                let mine = self.echo()?;
+                for (id, (_, echo)) in &self.shares {
+                    let from = *self.ids.get(id).ok_or(Bug("unknown signer id"))?;
+                    if echo.len() != mine.len() {
+                        return Err(Abort::blaming(
+                            from,
+                            AbortReason::MalformedMessage { round: ROUND_2 },
+                        )
+                        .into());
+                    }
+                    for (k, (theirs, ours)) in echo.iter().zip(&mine).enumerate() {
+                        if theirs != ours {
+                            let dealer = *self.signers.get(k).ok_or(Bug("echo index"))?;
+                            return Err(Abort::blaming(
+                                dealer,
+                                AbortReason::Equivocation {
+                                    round: ROUND_1,
+                                    reported_by: from,
+                                },
+                            )
+                            .into());
+                        }
+                    }
+                }
+                let shares: BTreeMap<_, _> =
+                    self.shares.iter().map(|(id, (s, _))| (*id, *s)).collect();
+                let signature = frost_core::aggregate(package, &shares, &self.public_key_package)
+                    .map_err(|e| {
+                    frost_abort(&self.ids, &e, AbortReason::InvalidSignatureShare)
+                })?;
+                let bytes = signature
+                    .serialize()
+                    .map_err(|_| Bug("signature does not serialize"))?;
+                self.finished = true;
+                self.outcome = Some(Ok(bytes));
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_inner(&mut self, m: Message) -> Result<(), SessionError> {
+        self.inbox.admit(&m)?;
+        let from = m.sender;
+        let id = identifier::<C>(from)?;
+        let malformed = || {
+            SessionError::from(Abort::blaming(
+                from,
+                AbortReason::MalformedMessage { round: m.round },
+            ))
+        };
+        match (m.round, m.recipient.is_some()) {
+            (ROUND_1, false) => {
+                let msg: SignRound1<C> = decode_payload(&m.payload).map_err(|_| malformed())?;
+                if msg.session != *self.session.as_bytes() {
+                    return Err(malformed());
+                }
+                self.commitments.insert(id, msg.commitments);
+            }
+            (ROUND_2, false) => {
+                let msg: SignRound2<C> = decode_payload(&m.payload).map_err(|_| malformed())?;
+                if msg.session != *self.session.as_bytes() {
+                    return Err(malformed());
+                }
+                self.shares.insert(id, (msg.share, msg.echo));
+            }
+            _ => return Err(malformed()),
+        }
+        self.advance()
+    }
+}
+
+impl<C: FrostSuite> Session for FrostSign<C> {
+    type Output = Vec<u8>;
+
+    fn session_id(&self) -> SessionId {
+        self.session
+    }
+
+    fn party(&self) -> PartyIndex {
+        self.me
+    }
+
+    fn handle(&mut self, m: Message) -> Result<(), SessionError> {
+        if self.finished {
+            return Err(RejectedMessage::Finished.into());
+        }
+        let r = self.handle_inner(m);
+        if let Err(e) = &r {
+            if !matches!(e, SessionError::Rejected(_)) {
+                self.finished = true;
+                self.outcome = Some(Err(e.clone()));
+            }
+        }
+        r
+    }
+
+    fn take_outgoing(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.outgoing)
+    }
+
+    fn take_outcome(&mut self) -> Option<Result<Vec<u8>, SessionError>> {
+        self.outcome.take()
+    }
+
+    fn is_finished(&self) -> bool {
+        self.finished
+    }
+}

@@ -1,0 +1,131 @@
+//! HD derivation for FROST key packages: the second sanctioned piece of Coffer's own
+//! cryptographic glue (specified in `docs/hd-derivation.md`).
+//!
+//! The additive shift `d` of a non-hardened child is computed by `hd-wallet` (BIP32/SLIP-10
+//! for secp256k1, the Edwards derivation for Ed25519) from the group key and chain code;
+//! every party adds `d` to its signing share and `d*G` to every verifying share and to the
+//! group key. Lagrange coefficients sum to one, so the shares then share `x + d`, the child's
+//! secret, without anyone learning either. The arithmetic is done with `generic-ec`, and the
+//! results re-enter FROST only through the library's own deserializers, which check them.
+
+use std::collections::BTreeMap;
+
+use frost_core::keys::{KeyPackage, PublicKeyPackage, SigningShare, VerifyingShare};
+use frost_core::VerifyingKey;
+use generic_ec::{Point, Scalar};
+use hd_wallet::{DeriveShift, ExtendedPublicKey, NonHardenedIndex};
+
+use crate::error::{ArgumentError, Bug, SessionError};
+use crate::frost::{FrostShare, FrostSuite};
+use crate::path::DerivationPath;
+
+/// The additive shift of a child and its extended public key.
+type Shift<C> = (
+    Scalar<<C as FrostSuite>::Curve>,
+    ExtendedPublicKey<<C as FrostSuite>::Curve>,
+);
+
+/// The additive shift and child group point (library encoding) for `path` from a group key.
+pub(crate) fn shift<C: FrostSuite>(
+    group_point: &[u8],
+    chain_code: [u8; 32],
+    path: &DerivationPath,
+) -> Result<Shift<C>, SessionError> {
+    let parent = Point::<C::Curve>::from_bytes(group_point)
+        .map_err(|_| Bug("group key is not a curve point"))?;
+    let mut epub = ExtendedPublicKey {
+        public_key: parent,
+        chain_code,
+    };
+    let mut total = Scalar::<C::Curve>::zero();
+    for i in path.indices() {
+        let index = NonHardenedIndex::try_from(*i).map_err(|_| ArgumentError::InvalidPath {
+            reason: "hardened step",
+        })?;
+        let d = <C::Hd as DeriveShift<C::Curve>>::derive_public_shift(&epub, index);
+        total += d.shift;
+        epub = d.child_public_key;
+    }
+    Ok((total, epub))
+}
+
+fn scalar_bytes<C: FrostSuite>(s: &Scalar<C::Curve>) -> Vec<u8> {
+    if C::SCALAR_LITTLE_ENDIAN {
+        s.to_le_bytes().as_ref().to_vec()
+    } else {
+        s.to_be_bytes().as_ref().to_vec()
+    }
+}
+
+fn scalar_from<C: FrostSuite>(bytes: &[u8]) -> Result<Scalar<C::Curve>, Bug> {
+    if C::SCALAR_LITTLE_ENDIAN {
+        Scalar::from_le_bytes(bytes)
+    } else {
+        Scalar::from_be_bytes(bytes)
+    }
+    .map_err(|_| Bug("share scalar does not decode"))
+}
+
+fn shifted_point<C: FrostSuite>(encoded: &[u8], d_g: &Point<C::Curve>) -> Result<Vec<u8>, Bug> {
+    let p = Point::<C::Curve>::from_bytes(encoded).map_err(|_| Bug("point does not decode"))?;
+    Ok((p + d_g).to_bytes(true).as_ref().to_vec())
+}
+
+/// The key package and public key package of the child at `path` (the share's own at `m`).
+pub(crate) fn derive<C: FrostSuite>(
+    share: &FrostShare<C>,
+    path: &DerivationPath,
+) -> Result<(KeyPackage<C>, PublicKeyPackage<C>), SessionError> {
+    if path.is_root() {
+        return Ok((share.key_package.clone(), share.public_key_package.clone()));
+    }
+    let group = share.group_point()?;
+    let (d, child) = shift::<C>(&group, share.chain_code, path)?;
+    let d_g = Point::generator() * d;
+    let kp = &share.key_package;
+
+    let mut secret = scalar_from::<C>(&kp.signing_share().serialize())?;
+    secret += d;
+    let mut secret_bytes = zeroize::Zeroizing::new(scalar_bytes::<C>(&secret));
+    zeroize::Zeroize::zeroize(&mut secret);
+    let signing_share =
+        SigningShare::<C>::deserialize(&secret_bytes).map_err(|_| Bug("child share"))?;
+    zeroize::Zeroize::zeroize(&mut *secret_bytes);
+
+    let child_bytes = child.public_key.to_bytes(true).as_ref().to_vec();
+    let verifying_key =
+        VerifyingKey::<C>::deserialize(&child_bytes).map_err(|_| Bug("child key"))?;
+    let mut verifying_shares = BTreeMap::new();
+    for (id, vs) in share.public_key_package.verifying_shares() {
+        let enc = vs.serialize().map_err(|_| Bug("verifying share"))?;
+        let shifted = VerifyingShare::<C>::deserialize(&shifted_point::<C>(&enc, &d_g)?)
+            .map_err(|_| Bug("child verifying share"))?;
+        verifying_shares.insert(*id, shifted);
+    }
+    let own_vs = *verifying_shares
+        .get(kp.identifier())
+        .ok_or(Bug("own verifying share missing"))?;
+    let key_package = KeyPackage::new(
+        *kp.identifier(),
+        signing_share,
+        own_vs,
+        verifying_key,
+        *kp.min_signers(),
+    );
+    let public_key_package =
+        PublicKeyPackage::new(verifying_shares, verifying_key, Some(*kp.min_signers()));
+    Ok((key_package, public_key_package))
+}
+
+/// The child group point at `path` in the library's encoding (no secret involved).
+pub(crate) fn child_group_point<C: FrostSuite>(
+    share: &FrostShare<C>,
+    path: &DerivationPath,
+) -> Result<Vec<u8>, SessionError> {
+    let group = share.group_point()?;
+    if path.is_root() {
+        return Ok(group);
+    }
+    let (_, child) = shift::<C>(&group, share.chain_code, path)?;
+    Ok(child.public_key.to_bytes(true).as_ref().to_vec())
+}

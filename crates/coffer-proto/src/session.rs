@@ -1,0 +1,350 @@
+//! The one sans-IO session API shared by every scheme and protocol: start a session, feed it
+//! incoming [`Message`]s, collect the outgoing ones, read its outcome. Also the boundary
+//! checks every session applies to incoming messages before the protocol sees them
+//! ([`Inbox`]).
+
+use std::collections::HashMap;
+
+use sha2::Digest;
+
+use crate::error::{Abort, AbortReason, RejectedMessage, SessionError};
+use crate::ids::{PartyIndex, SessionId};
+use crate::message::Message;
+
+/// A running protocol instance for one party.
+///
+/// Drive it by delivering every message addressed to this party with [`Session::handle`]
+/// and sending whatever [`Session::take_outgoing`] yields, until [`Session::take_outcome`]
+/// returns `Some`. `handle` returns `Err(SessionError::Rejected(_))` for a message that was
+/// refused without harm (wrong session, wrong recipient, replay); any other error means the
+/// session is over, and its outcome says why.
+pub trait Session {
+    /// What a successful run produces.
+    type Output;
+
+    /// The session's id.
+    fn session_id(&self) -> SessionId;
+
+    /// This party's index.
+    fn party(&self) -> PartyIndex;
+
+    /// Delivers one incoming message.
+    fn handle(&mut self, message: Message) -> Result<(), SessionError>;
+
+    /// Takes the messages this party has to send now.
+    fn take_outgoing(&mut self) -> Vec<Message>;
+
+    /// Takes the result once the run is over (then `None` forever after).
+    fn take_outcome(&mut self) -> Option<Result<Self::Output, SessionError>>;
+
+    /// Whether the run is over (its outcome may already have been taken).
+    fn is_finished(&self) -> bool;
+}
+
+/// A boxed session, as held by drivers that run sessions of different protocols.
+pub type BoxedSession<O> = Box<dyn Session<Output = O>>;
+
+/// Boundary checks for incoming messages: right session, a known sender other than
+/// ourselves, addressed to us (or broadcast), and no second message from a sender for the
+/// same round and kind. An exact duplicate is refused as a replay; a different message for
+/// the same slot is equivocation and aborts the run, blaming the sender.
+#[derive(Debug, Clone)]
+pub struct Inbox {
+    session: SessionId,
+    me: PartyIndex,
+    participants: Vec<PartyIndex>,
+    seen: HashMap<(PartyIndex, u16, bool), [u8; 32]>,
+}
+
+impl Inbox {
+    /// An inbox for `me` in a session among `participants` (which includes `me`).
+    pub fn new(session: SessionId, me: PartyIndex, participants: Vec<PartyIndex>) -> Self {
+        Self {
+            session,
+            me,
+            participants,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// The session's participants, in index order.
+    pub fn participants(&self) -> &[PartyIndex] {
+        &self.participants
+    }
+
+    /// Applies the boundary checks to `m`.
+    pub fn admit(&mut self, m: &Message) -> Result<(), SessionError> {
+        if m.session != self.session {
+            return Err(RejectedMessage::WrongSession {
+                expected: self.session,
+                got: m.session,
+            }
+            .into());
+        }
+        if m.sender == self.me {
+            return Err(RejectedMessage::FromSelf.into());
+        }
+        if !self.participants.contains(&m.sender) {
+            return Err(RejectedMessage::UnknownSender { sender: m.sender }.into());
+        }
+        if let Some(r) = m.recipient {
+            if r != self.me {
+                return Err(RejectedMessage::WrongRecipient {
+                    me: self.me,
+                    recipient: r,
+                }
+                .into());
+            }
+        }
+        let digest: [u8; 32] = sha2::Sha256::digest(&m.payload).into();
+        let slot = (m.sender, m.round, m.recipient.is_some());
+        match self.seen.get(&slot) {
+            Some(d) if *d == digest => Err(RejectedMessage::Replay {
+                sender: m.sender,
+                round: m.round,
+            }
+            .into()),
+            Some(_) => Err(Abort::blaming(
+                m.sender,
+                AbortReason::ConflictingMessages { round: m.round },
+            )
+            .into()),
+            None => {
+                self.seen.insert(slot, digest);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Runs sessions of all parties in one process, routing every message to its recipients,
+/// until all have finished. Used by the offline ceremony, tests and benchmarks.
+///
+/// `tamper` sees every message on its way and returns what is delivered instead (nothing,
+/// the message, or several messages): malicious-party tests use it. Messages a session
+/// refuses are dropped, as a network node would.
+pub fn run_local<O>(
+    sessions: &mut [BoxedSession<O>],
+    mut tamper: impl FnMut(Message) -> Vec<Message>,
+) -> Vec<Result<O, SessionError>> {
+    let mut queue: std::collections::VecDeque<Message> = std::collections::VecDeque::new();
+    let mut outcomes: Vec<Option<Result<O, SessionError>>> =
+        sessions.iter().map(|_| None).collect();
+    loop {
+        for s in sessions.iter_mut() {
+            for m in s.take_outgoing() {
+                queue.extend(tamper(m));
+            }
+        }
+        for (slot, s) in outcomes.iter_mut().zip(sessions.iter_mut()) {
+            if slot.is_none() {
+                *slot = s.take_outcome();
+            }
+        }
+        let Some(m) = queue.pop_front() else { break };
+        for s in sessions.iter_mut() {
+            let addressed = match m.recipient {
+                Some(r) => r == s.party(),
+                None => m.sender != s.party(),
+            };
+            if addressed && !s.is_finished() {
+                // A refused message is dropped; an abort is read from the outcome.
+                let _ = s.handle(m.clone());
+            }
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or(Err(crate::error::Bug(
+                "session stalled: no message left to deliver",
+            )
+            .into()))
+        })
+        .collect()
+}
+
+/// Builds one party's session inside the thread that runs it (protocol state machines are
+/// not `Send`, so they are born where they live).
+pub type SessionFactory<O> = Box<dyn FnOnce() -> Result<BoxedSession<O>, SessionError> + Send>;
+
+enum Event<O> {
+    Out(Message),
+    Processed,
+    Done(usize, Result<O, SessionError>),
+}
+
+/// Like [`run_local`], but each party runs on its own thread, so a group uses every core
+/// (CGGMP's per-party proofs dominate key generation). Stops when every party has finished,
+/// or when no message is in flight and nobody can make progress (those parties report a
+/// stall).
+pub fn run_threaded<O: Send + 'static>(
+    factories: Vec<(PartyIndex, SessionFactory<O>)>,
+    mut tamper: impl FnMut(Message) -> Vec<Message>,
+) -> Vec<Result<O, SessionError>> {
+    use std::sync::mpsc;
+    let n = factories.len();
+    let (events_tx, events) = mpsc::channel::<Event<O>>();
+    let mut inboxes = Vec::with_capacity(n);
+    let mut parties = Vec::with_capacity(n);
+    let mut handles = Vec::with_capacity(n);
+    for (k, (party, factory)) in factories.into_iter().enumerate() {
+        let (tx, rx) = mpsc::channel::<Message>();
+        inboxes.push(Some(tx));
+        parties.push(party);
+        let events = events_tx.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut session = match factory() {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = events.send(Event::Done(k, Err(e)));
+                    let _ = events.send(Event::Processed);
+                    return;
+                }
+            };
+            let mut done = false;
+            let flush = |s: &mut BoxedSession<O>, done: &mut bool| {
+                for m in s.take_outgoing() {
+                    let _ = events.send(Event::Out(m));
+                }
+                if !*done {
+                    if let Some(outcome) = s.take_outcome() {
+                        *done = true;
+                        let _ = events.send(Event::Done(k, outcome));
+                    }
+                }
+                let _ = events.send(Event::Processed);
+            };
+            flush(&mut session, &mut done);
+            while let Ok(m) = rx.recv() {
+                if !session.is_finished() {
+                    let _ = session.handle(m);
+                }
+                flush(&mut session, &mut done);
+            }
+            if !done {
+                let _ = events.send(Event::Done(
+                    k,
+                    Err(crate::error::Bug("session stalled: no message left to deliver").into()),
+                ));
+            }
+        }));
+    }
+    drop(events_tx);
+    let mut outcomes: Vec<Option<Result<O, SessionError>>> = (0..n).map(|_| None).collect();
+    // Each thread owes one `Processed` for its start, and one per delivered message.
+    let mut owed = n;
+    while let Ok(event) = events.recv() {
+        match event {
+            Event::Out(m) => {
+                for m in tamper(m) {
+                    for (k, party) in parties.iter().enumerate() {
+                        let addressed = match m.recipient {
+                            Some(r) => r == *party,
+                            None => m.sender != *party,
+                        };
+                        if addressed && outcomes[k].is_none() {
+                            if let Some(tx) = &inboxes[k] {
+                                if tx.send(m.clone()).is_ok() {
+                                    owed += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Event::Processed => owed = owed.saturating_sub(1),
+            Event::Done(k, outcome) => {
+                outcomes[k] = Some(outcome);
+                inboxes[k] = None;
+            }
+        }
+        if owed == 0 || outcomes.iter().all(Option::is_some) {
+            // Quiescent: nobody can make progress. Close every inbox so the threads end.
+            for tx in inboxes.iter_mut() {
+                *tx = None;
+            }
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or(Err(crate::error::Bug(
+                "party thread ended without an outcome",
+            )
+            .into()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(sender: u16, recipient: Option<u16>, round: u16, payload: &[u8]) -> Message {
+        Message {
+            session: SessionId::from_bytes([7; 32]),
+            sender: PartyIndex::unchecked(sender),
+            recipient: recipient.map(PartyIndex::unchecked),
+            round,
+            payload: payload.to_vec(),
+        }
+    }
+
+    fn inbox() -> Inbox {
+        Inbox::new(
+            SessionId::from_bytes([7; 32]),
+            PartyIndex::unchecked(0),
+            vec![
+                PartyIndex::unchecked(0),
+                PartyIndex::unchecked(1),
+                PartyIndex::unchecked(2),
+            ],
+        )
+    }
+
+    #[test]
+    fn inbox_refuses_misrouted_messages_without_aborting() {
+        let mut i = inbox();
+        let mut other = msg(1, None, 1, b"x");
+        other.session = SessionId::from_bytes([8; 32]);
+        assert!(matches!(
+            i.admit(&other),
+            Err(SessionError::Rejected(RejectedMessage::WrongSession { .. }))
+        ));
+        assert!(matches!(
+            i.admit(&msg(0, None, 1, b"x")),
+            Err(SessionError::Rejected(RejectedMessage::FromSelf))
+        ));
+        assert!(matches!(
+            i.admit(&msg(5, None, 1, b"x")),
+            Err(SessionError::Rejected(
+                RejectedMessage::UnknownSender { .. }
+            ))
+        ));
+        assert!(matches!(
+            i.admit(&msg(1, Some(2), 1, b"x")),
+            Err(SessionError::Rejected(
+                RejectedMessage::WrongRecipient { .. }
+            ))
+        ));
+        assert!(i.admit(&msg(1, Some(0), 1, b"x")).is_ok());
+    }
+
+    #[test]
+    fn inbox_refuses_replays_and_blames_equivocation() {
+        let mut i = inbox();
+        assert!(i.admit(&msg(1, None, 1, b"x")).is_ok());
+        assert!(matches!(
+            i.admit(&msg(1, None, 1, b"x")),
+            Err(SessionError::Rejected(RejectedMessage::Replay { .. }))
+        ));
+        let e = i.admit(&msg(1, None, 1, b"y")).unwrap_err();
+        assert_eq!(e.culprits(), &[PartyIndex::unchecked(1)]);
+        // Same round but point-to-point is a different slot.
+        assert!(i.admit(&msg(1, Some(0), 1, b"y")).is_ok());
+    }
+}
