@@ -69,7 +69,7 @@ pub fn keygen(
             Box::new(move || protocol::keygen(scheme, session, p, params, pr)),
         ));
     }
-    collect(&parties, run_threaded(factories, |m| vec![m]))
+    collect(&parties, run_threaded(factories, |m, _| vec![m]))
 }
 
 /// Checks that `shares` can sign together and returns the first `t` of them by party index.
@@ -117,7 +117,7 @@ pub fn sign(
             Box::new(move || protocol::sign(&share, session, &set2, &message, &path)),
         ));
     }
-    let mut sigs = collect(&set, run_threaded(factories, |m| vec![m]))?;
+    let mut sigs = collect(&set, run_threaded(factories, |m, _| vec![m]))?;
     sigs.pop()
         .ok_or(CeremonyError::Argument(ArgumentError::TooFewSigners {
             given: 0,
@@ -159,5 +159,5 @@ pub fn refresh(shares: &[KeyShare], primes: PrimeSource) -> Result<Vec<KeyShare>
         ));
     }
     let parties: Vec<PartyIndex> = sorted.iter().map(|s| s.party()).collect();
-    collect(&parties, run_threaded(factories, |m| vec![m]))
+    collect(&parties, run_threaded(factories, |m, _| vec![m]))
 }

@@ -75,6 +75,31 @@ pub trait EcdsaBackend {
 /// The CGGMP24 backend.
 pub struct Cggmp24;
 
+/// The key-generation half of a CGGMP key (no auxiliary data): the library's threshold DKG
+/// with a joint chain code.
+pub(crate) fn core_keygen(
+    session: SessionId,
+    me: PartyIndex,
+    params: GroupParams,
+) -> RbSession<
+    cggmp24::keygen::ThresholdMsg<Secp256k1, SecurityLevel128, sha2::Sha256>,
+    cggmp24::IncompleteKeyShare<Secp256k1>,
+> {
+    let eid = session.execution_id("cggmp24/keygen");
+    let (i, n, t) = (me.get(), params.n(), params.t());
+    let keygen = round_based::state_machine::wrap_protocol(move |party| async move {
+        let mut rng = rand_core::OsRng;
+        cggmp24::keygen::<Secp256k1>(execution_id(&eid), i, n)
+            .set_threshold(t)
+            .hd_wallet(true)
+            .start(&mut rng, party)
+            .await
+            .map_err(|e| library_abort("cggmp24 keygen", &e))
+    });
+    let keygen: Machine<_, _> = Box::new(keygen);
+    RbSession::new(session, me, params.parties().collect(), 0, keygen)
+}
+
 fn execution_id<'a>(bytes: &'a [u8; 32]) -> ExecutionId<'a> {
     ExecutionId::new(bytes)
 }
@@ -144,19 +169,7 @@ impl EcdsaBackend for Cggmp24 {
         if !params.contains(me) {
             return Err(ArgumentError::NotAParticipant { party: me }.into());
         }
-        let eid = session.execution_id("cggmp24/keygen");
-        let (i, n, t) = (me.get(), params.n(), params.t());
-        let keygen = round_based::state_machine::wrap_protocol(move |party| async move {
-            let mut rng = rand_core::OsRng;
-            cggmp24::keygen::<Secp256k1>(execution_id(&eid), i, n)
-                .set_threshold(t)
-                .hd_wallet(true)
-                .start(&mut rng, party)
-                .await
-                .map_err(|e| library_abort("cggmp24 keygen", &e))
-        });
-        let keygen: Machine<_, _> = Box::new(keygen);
-        let keygen = RbSession::new(session, me, params.parties().collect(), 0, keygen);
+        let keygen = core_keygen(session, me, params);
         let aux = aux_session(session, me, params, primes, "cggmp24/aux-info");
         Ok(Box::new(Joined::new(
             keygen,
@@ -303,11 +316,10 @@ impl Preimage {
     }
 }
 
-/// One party's presignature, bound to its key, signer set and derivation path. It is not
-/// `Clone`: using it consumes it, so it signs at most once.
-#[derive(Serialize, Deserialize)]
-pub struct EcdsaPresignature {
-    presignature: cggmp24::Presignature<Secp256k1>,
+/// The public part of a presignature run: what combines the partial signatures. Anyone
+/// may hold it (it carries no secret).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PresignaturePublic {
     gamma: NonZero<Point<Secp256k1>>,
     commitments: Vec<(Point<Secp256k1>, Point<Secp256k1>)>,
     signers: Vec<PartyIndex>,
@@ -315,11 +327,19 @@ pub struct EcdsaPresignature {
     public_key: Vec<u8>,
 }
 
+/// One party's presignature, bound to its key, signer set and derivation path. It is not
+/// `Clone`: using it consumes it, so it signs at most once.
+#[derive(Serialize, Deserialize)]
+pub struct EcdsaPresignature {
+    presignature: cggmp24::Presignature<Secp256k1>,
+    public: PresignaturePublic,
+}
+
 impl core::fmt::Debug for EcdsaPresignature {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("EcdsaPresignature")
-            .field("signers", &self.signers)
-            .field("path", &self.path)
+            .field("signers", &self.public.signers)
+            .field("path", &self.public.path)
             .finish_non_exhaustive()
     }
 }
@@ -335,12 +355,17 @@ pub struct PartialSignature {
 impl EcdsaPresignature {
     /// The derivation path this presignature is bound to.
     pub fn path(&self) -> &DerivationPath {
-        &self.path
+        &self.public.path
     }
 
     /// The signers that made it together (all must issue partials).
     pub fn signers(&self) -> &[PartyIndex] {
-        &self.signers
+        &self.public.signers
+    }
+
+    /// The public data that combines partial signatures.
+    pub fn public_data(&self) -> PresignaturePublic {
+        self.public.clone()
     }
 
     /// Spends the presignature on `message`, hashed here. `me` is this party's index.
@@ -351,9 +376,11 @@ impl EcdsaPresignature {
             sigma: self.presignature.issue_partial_signature(data),
         }
     }
+}
 
-    /// Combines all signers' partials (this party's presignature supplies the public data)
-    /// into a signature, verified against the child key; a bad partial aborts the run.
+impl PresignaturePublic {
+    /// Combines all signers' partials into a signature, verified against the child key;
+    /// a partial that fails its commitment check aborts the run and is blamed.
     pub fn combine(
         &self,
         partials: &[PartialSignature],
@@ -367,7 +394,7 @@ impl EcdsaPresignature {
                     .find(|p| p.party == *s)
                     .ok_or(ArgumentError::TooFewSigners {
                         given: partials.len(),
-                        threshold: self.signers.len() as u16,
+                        threshold: u16::try_from(self.signers.len()).unwrap_or(u16::MAX),
                     })?;
             ordered.push(p.sigma);
         }
@@ -385,7 +412,7 @@ impl EcdsaPresignature {
         let (data, digest) = message.data_to_sign();
         // `combine` checks every partial against its commitment and returns None on a bad one.
         let sig = cggmp24::PartialSignature::combine(&ordered, &public, data).ok_or_else(|| {
-            // Find the culprit: the partial that fails its commitment check on its own.
+            // Name the culprit: the partial that fails its own commitment check.
             let r = public.Gamma.x().to_scalar();
             let m = data.to_scalar();
             let culprits = self
@@ -449,15 +476,17 @@ pub fn presign(
             .map_err(|e| library_abort("cggmp24 presigning", &e))?;
         Ok(EcdsaPresignature {
             presignature,
-            gamma: public.Gamma,
-            commitments: public
-                .commitments
-                .iter()
-                .map(|c| (c.tilde_Delta, c.tilde_S))
-                .collect(),
-            signers: signers_out,
-            path,
-            public_key,
+            public: PresignaturePublic {
+                gamma: public.Gamma,
+                commitments: public
+                    .commitments
+                    .iter()
+                    .map(|c| (c.tilde_Delta, c.tilde_S))
+                    .collect(),
+                signers: signers_out,
+                path,
+                public_key,
+            },
         })
     });
     Ok(Box::new(RbSession::new(

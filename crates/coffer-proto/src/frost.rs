@@ -33,6 +33,13 @@ pub trait FrostSuite: Ciphersuite + 'static {
     const SCALAR_LITTLE_ENDIAN: bool;
     /// Coffer's encoding of a group public key (x-only for BIP340).
     fn encode_public_key(group_point: &[u8]) -> Result<Vec<u8>, Bug>;
+    /// The packages HD derivation starts from. For BIP340 the public key is x-only, which
+    /// denotes the point with even y, so the packages are negated when the group point's y
+    /// is odd (the library's own `EvenY` conversion); Ed25519 uses them as they are.
+    fn hd_parent(
+        kp: KeyPackage<Self>,
+        pkp: PublicKeyPackage<Self>,
+    ) -> (KeyPackage<Self>, PublicKeyPackage<Self>);
 }
 
 impl FrostSuite for frost_secp256k1_tr::Secp256K1Sha256TR {
@@ -48,6 +55,13 @@ impl FrostSuite for frost_secp256k1_tr::Secp256K1Sha256TR {
             .map(<[u8]>::to_vec)
             .ok_or(Bug("unexpected secp256k1 point encoding"))
     }
+    fn hd_parent(
+        kp: KeyPackage<Self>,
+        pkp: PublicKeyPackage<Self>,
+    ) -> (KeyPackage<Self>, PublicKeyPackage<Self>) {
+        use frost_secp256k1_tr::keys::EvenY;
+        (kp.into_even_y(None), pkp.into_even_y(None))
+    }
 }
 
 impl FrostSuite for frost_ed25519::Ed25519Sha512 {
@@ -61,6 +75,12 @@ impl FrostSuite for frost_ed25519::Ed25519Sha512 {
         } else {
             Err(Bug("unexpected ed25519 point encoding"))
         }
+    }
+    fn hd_parent(
+        kp: KeyPackage<Self>,
+        pkp: PublicKeyPackage<Self>,
+    ) -> (KeyPackage<Self>, PublicKeyPackage<Self>) {
+        (kp, pkp)
     }
 }
 

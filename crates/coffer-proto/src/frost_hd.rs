@@ -79,10 +79,13 @@ pub(crate) fn derive<C: FrostSuite>(
     if path.is_root() {
         return Ok((share.key_package.clone(), share.public_key_package.clone()));
     }
-    let group = share.group_point()?;
+    let (kp, pkp) = C::hd_parent(share.key_package.clone(), share.public_key_package.clone());
+    let group = pkp
+        .verifying_key()
+        .serialize()
+        .map_err(|_| Bug("group key does not serialize"))?;
     let (d, child) = shift::<C>(&group, share.chain_code, path)?;
     let d_g = Point::generator() * d;
-    let kp = &share.key_package;
 
     let mut secret = scalar_from::<C>(&kp.signing_share().serialize())?;
     secret += d;
@@ -96,7 +99,7 @@ pub(crate) fn derive<C: FrostSuite>(
     let verifying_key =
         VerifyingKey::<C>::deserialize(&child_bytes).map_err(|_| Bug("child key"))?;
     let mut verifying_shares = BTreeMap::new();
-    for (id, vs) in share.public_key_package.verifying_shares() {
+    for (id, vs) in pkp.verifying_shares() {
         let enc = vs.serialize().map_err(|_| Bug("verifying share"))?;
         let shifted = VerifyingShare::<C>::deserialize(&shifted_point::<C>(&enc, &d_g)?)
             .map_err(|_| Bug("child verifying share"))?;
@@ -117,15 +120,23 @@ pub(crate) fn derive<C: FrostSuite>(
     Ok((key_package, public_key_package))
 }
 
+/// The group point HD derivation starts from, in the library's encoding.
+fn parent_point<C: FrostSuite>(share: &FrostShare<C>) -> Result<Vec<u8>, SessionError> {
+    let (_, pkp) = C::hd_parent(share.key_package.clone(), share.public_key_package.clone());
+    Ok(pkp
+        .verifying_key()
+        .serialize()
+        .map_err(|_| Bug("group key does not serialize"))?)
+}
+
 /// The child group point at `path` in the library's encoding (no secret involved).
 pub(crate) fn child_group_point<C: FrostSuite>(
     share: &FrostShare<C>,
     path: &DerivationPath,
 ) -> Result<Vec<u8>, SessionError> {
-    let group = share.group_point()?;
     if path.is_root() {
-        return Ok(group);
+        return Ok(share.group_point()?);
     }
-    let (_, child) = shift::<C>(&group, share.chain_code, path)?;
+    let (_, child) = shift::<C>(&parent_point(share)?, share.chain_code, path)?;
     Ok(child.public_key.to_bytes(true).as_ref().to_vec())
 }

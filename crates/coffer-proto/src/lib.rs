@@ -45,3 +45,5 @@ pub use protocol::Signature;
 pub use scheme::{Backend, Scheme};
 pub use session::{BoxedSession, Session};
 pub use share::{KeyShare, ShareHeader};
+#[cfg(test)]
+mod malicious_tests;

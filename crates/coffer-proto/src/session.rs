@@ -117,23 +117,44 @@ impl Inbox {
     }
 }
 
+/// What a (possibly malicious) network does with one message on its way to one recipient:
+/// returns what that recipient receives instead (nothing, the message, or several).
+/// Honest delivery is `|m, _| vec![m]`.
+pub trait Tamper: FnMut(Message, PartyIndex) -> Vec<Message> {}
+impl<F: FnMut(Message, PartyIndex) -> Vec<Message>> Tamper for F {}
+
+/// The recipients of `m` among `parties`.
+fn recipients(m: &Message, parties: &[PartyIndex]) -> Vec<PartyIndex> {
+    parties
+        .iter()
+        .copied()
+        .filter(|p| match m.recipient {
+            Some(r) => r == *p,
+            None => m.sender != *p,
+        })
+        .collect()
+}
+
 /// Runs sessions of all parties in one process, routing every message to its recipients,
-/// until all have finished. Used by the offline ceremony, tests and benchmarks.
+/// until all have finished. Used by tests and benchmarks that need the sessions themselves.
 ///
-/// `tamper` sees every message on its way and returns what is delivered instead (nothing,
-/// the message, or several messages): malicious-party tests use it. Messages a session
-/// refuses are dropped, as a network node would.
+/// `tamper` sees every message on its way to each recipient (see [`Tamper`]); malicious-party
+/// tests use it. Messages a session refuses are dropped, as a network node would.
 pub fn run_local<O>(
     sessions: &mut [BoxedSession<O>],
-    mut tamper: impl FnMut(Message) -> Vec<Message>,
+    mut tamper: impl Tamper,
 ) -> Vec<Result<O, SessionError>> {
-    let mut queue: std::collections::VecDeque<Message> = std::collections::VecDeque::new();
+    let parties: Vec<PartyIndex> = sessions.iter().map(|s| s.party()).collect();
+    let mut queue: std::collections::VecDeque<(PartyIndex, Message)> =
+        std::collections::VecDeque::new();
     let mut outcomes: Vec<Option<Result<O, SessionError>>> =
         sessions.iter().map(|_| None).collect();
     loop {
         for s in sessions.iter_mut() {
             for m in s.take_outgoing() {
-                queue.extend(tamper(m));
+                for to in recipients(&m, &parties) {
+                    queue.extend(tamper(m.clone(), to).into_iter().map(|m| (to, m)));
+                }
             }
         }
         for (slot, s) in outcomes.iter_mut().zip(sessions.iter_mut()) {
@@ -141,15 +162,13 @@ pub fn run_local<O>(
                 *slot = s.take_outcome();
             }
         }
-        let Some(m) = queue.pop_front() else { break };
-        for s in sessions.iter_mut() {
-            let addressed = match m.recipient {
-                Some(r) => r == s.party(),
-                None => m.sender != s.party(),
-            };
-            if addressed && !s.is_finished() {
+        let Some((to, m)) = queue.pop_front() else {
+            break;
+        };
+        if let Some(s) = sessions.iter_mut().find(|s| s.party() == to) {
+            if !s.is_finished() {
                 // A refused message is dropped; an abort is read from the outcome.
-                let _ = s.handle(m.clone());
+                let _ = s.handle(m);
             }
         }
     }
@@ -180,7 +199,7 @@ enum Event<O> {
 /// stall).
 pub fn run_threaded<O: Send + 'static>(
     factories: Vec<(PartyIndex, SessionFactory<O>)>,
-    mut tamper: impl FnMut(Message) -> Vec<Message>,
+    mut tamper: impl Tamper,
 ) -> Vec<Result<O, SessionError>> {
     use std::sync::mpsc;
     let n = factories.len();
@@ -237,17 +256,17 @@ pub fn run_threaded<O: Send + 'static>(
     while let Ok(event) = events.recv() {
         match event {
             Event::Out(m) => {
-                for m in tamper(m) {
-                    for (k, party) in parties.iter().enumerate() {
-                        let addressed = match m.recipient {
-                            Some(r) => r == *party,
-                            None => m.sender != *party,
-                        };
-                        if addressed && outcomes[k].is_none() {
-                            if let Some(tx) = &inboxes[k] {
-                                if tx.send(m.clone()).is_ok() {
-                                    owed += 1;
-                                }
+                for to in recipients(&m, &parties) {
+                    let Some(k) = parties.iter().position(|p| *p == to) else {
+                        continue;
+                    };
+                    for m in tamper(m.clone(), to) {
+                        if outcomes[k].is_some() {
+                            continue;
+                        }
+                        if let Some(tx) = &inboxes[k] {
+                            if tx.send(m).is_ok() {
+                                owed += 1;
                             }
                         }
                     }

@@ -28,9 +28,9 @@ use crate::message::{decode_payload, encode_payload, Message};
 use crate::session::{Inbox, Session};
 
 /// First round number used by this protocol inside a joined session.
-pub(crate) const ROUND_COMMIT: u16 = 200;
+pub(crate) const ROUND_COMMIT: u16 = 1;
 /// Second round number.
-pub(crate) const ROUND_SHARE: u16 = 201;
+pub(crate) const ROUND_SHARE: u16 = 2;
 
 /// Round 1: the dealer's Feldman commitments to its zero polynomial, highest degree last.
 #[derive(Clone, Serialize, Deserialize)]
