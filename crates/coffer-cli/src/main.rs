@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench_cmd;
 mod ceremony_cmd;
 mod demo;
 mod hexarg;
@@ -27,6 +28,8 @@ enum Command {
     Ceremony(ceremony_cmd::CeremonyCommand),
     /// Runs keygen, sign and verify for all three schemes in a temporary directory.
     Demo(demo::DemoArgs),
+    /// Measures every protocol through the raw libraries and through Coffer, in one run.
+    Bench(bench_cmd::BenchArgs),
     /// Prints the build's version and security-relevant build features.
     Version,
 }
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ceremony(c) => ceremony_cmd::run(c),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
         Command::Version => emit(&serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "insecure_test_primes": coffer_proto::primes::TEST_POOL_COMPILED_IN,

@@ -5,7 +5,7 @@
 use crate::error::{ArgumentError, SessionError};
 use crate::ids::{GroupParams, PartyIndex, SessionId};
 use crate::path::DerivationPath;
-use crate::primes::PrimeSource;
+use crate::primes::{PrimeSource, Primes};
 use crate::protocol::{self, Signature};
 use crate::scheme::Scheme;
 use crate::session::{run_threaded, SessionFactory};
@@ -53,13 +53,23 @@ pub fn keygen(
     params: GroupParams,
     primes: PrimeSource,
 ) -> Result<Vec<KeyShare>, CeremonyError> {
+    let primes = if scheme == Scheme::EcdsaSecp256k1 {
+        primes.take(usize::from(params.n()))?
+    } else {
+        Vec::new()
+    };
+    keygen_with_primes(scheme, params, primes)
+}
+
+/// Runs DKG for all `n` parties with the given primes (one set per party, ECDSA only).
+pub fn keygen_with_primes(
+    scheme: Scheme,
+    params: GroupParams,
+    primes: Vec<Primes>,
+) -> Result<Vec<KeyShare>, CeremonyError> {
     let session = SessionId::random();
     let parties: Vec<PartyIndex> = params.parties().collect();
-    let mut primes = if scheme == Scheme::EcdsaSecp256k1 {
-        primes.take(parties.len())?.into_iter().map(Some).collect()
-    } else {
-        vec![None; 0]
-    };
+    let mut primes: Vec<Option<Primes>> = primes.into_iter().map(Some).collect();
     primes.resize_with(parties.len(), || None);
     let mut factories: Vec<(PartyIndex, SessionFactory<KeyShare>)> =
         Vec::with_capacity(parties.len());

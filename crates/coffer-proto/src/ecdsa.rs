@@ -136,6 +136,46 @@ fn aux_session(
     )
 }
 
+/// Starts key generation without auxiliary data, for a signer group whose auxiliary data
+/// already exists (it is per group, reusable across keys); finish with [`complete_share`].
+pub fn core_keygen_session(
+    session: SessionId,
+    me: PartyIndex,
+    params: GroupParams,
+) -> Result<BoxedSession<cggmp24::IncompleteKeyShare<Secp256k1>>, SessionError> {
+    if !params.contains(me) {
+        return Err(ArgumentError::NotAParticipant { party: me }.into());
+    }
+    Ok(Box::new(core_keygen(session, me, params)))
+}
+
+/// Starts auxiliary-data (Paillier) generation for one party of a signer group.
+pub fn aux_gen_session(
+    session: SessionId,
+    me: PartyIndex,
+    params: GroupParams,
+    primes: Primes,
+) -> Result<BoxedSession<cggmp24::key_share::AuxInfo<SecurityLevel128>>, SessionError> {
+    if !params.contains(me) {
+        return Err(ArgumentError::NotAParticipant { party: me }.into());
+    }
+    Ok(Box::new(aux_session(
+        session,
+        me,
+        params,
+        primes,
+        "cggmp24/aux-info",
+    )))
+}
+
+/// Joins a core share with its party's auxiliary data (validated by the library).
+pub fn complete_share(
+    core: cggmp24::IncompleteKeyShare<Secp256k1>,
+    aux: cggmp24::key_share::AuxInfo<SecurityLevel128>,
+) -> Result<CggmpShare, SessionError> {
+    complete(core, aux)
+}
+
 fn complete(
     core: cggmp24::IncompleteKeyShare<Secp256k1>,
     aux: cggmp24::key_share::AuxInfo<SecurityLevel128>,

@@ -140,3 +140,96 @@ pub(crate) fn child_group_point<C: FrostSuite>(
     let (_, child) = shift::<C>(&parent_point(share)?, share.chain_code, path)?;
     Ok(child.public_key.to_bytes(true).as_ref().to_vec())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::share::{Bip340, Ed25519, ShareInner};
+    use crate::{ceremony, primes::PrimeSource, GroupParams};
+    use hd_wallet::{ExtendedKeyPair, ExtendedSecretKey, HdWallet};
+
+    fn shares<C: FrostSuite>(
+        pick: impl Fn(ShareInner) -> Option<FrostShare<C>>,
+    ) -> Vec<FrostShare<C>> {
+        let g = GroupParams::new(2, 3).unwrap();
+        ceremony::keygen(C::SCHEME, g, PrimeSource::Generate)
+            .unwrap()
+            .into_iter()
+            .map(|s| pick(s.inner).unwrap())
+            .collect()
+    }
+
+    fn secret_of<C: FrostSuite>(kps: &[KeyPackage<C>]) -> generic_ec::SecretScalar<C::Curve> {
+        // Test-only reconstruction, to check the glue against the secret-side derivation.
+        let key = frost_core::keys::reconstruct(kps).unwrap();
+        let bytes = key.serialize();
+        let mut s = scalar_from::<C>(&bytes).unwrap();
+        generic_ec::SecretScalar::new(&mut s)
+    }
+
+    /// The shifted key packages share exactly the secret that `hd-wallet`'s *secret-side*
+    /// derivation gives for the reconstructed root secret, and their group key is its
+    /// public key.
+    fn glue_matches_secret_side_derivation<C: FrostSuite>(shares: Vec<FrostShare<C>>) {
+        let (root_kps, root_pkp): (Vec<_>, Vec<_>) = shares
+            .iter()
+            .take(2)
+            .map(|s| C::hd_parent(s.key_package.clone(), s.public_key_package.clone()))
+            .unzip();
+        let root = secret_of::<C>(&root_kps);
+        assert_eq!(
+            Point::<C::Curve>::generator() * &root,
+            Point::<C::Curve>::from_bytes(root_pkp[0].verifying_key().serialize().unwrap())
+                .unwrap()
+        );
+        for path in ["m/0", "m/0/7", "m/3/1/4/1/5"] {
+            let path: DerivationPath = path.parse().unwrap();
+            let mut pair = ExtendedKeyPair::from(ExtendedSecretKey {
+                secret_key: root.clone(),
+                chain_code: shares[0].chain_code,
+            });
+            for i in path.indices() {
+                pair = <C::Hd as HdWallet<C::Curve>>::derive_child_key_pair(
+                    &pair,
+                    hd_wallet::ChildIndex::NonHardened(NonHardenedIndex::try_from(*i).unwrap()),
+                );
+            }
+            let derived: Vec<_> = shares.iter().map(|s| derive(s, &path).unwrap()).collect();
+            for pair_of_parties in [[0usize, 1], [1, 2], [0, 2]] {
+                let kps: Vec<_> = pair_of_parties
+                    .iter()
+                    .map(|k| derived[*k].0.clone())
+                    .collect();
+                let child = secret_of::<C>(&kps);
+                assert_eq!(
+                    child.as_ref(),
+                    pair.secret_key().secret_key.as_ref(),
+                    "{path}"
+                );
+            }
+            let vk = derived[0].1.verifying_key().serialize().unwrap();
+            assert_eq!(
+                vk,
+                pair.public_key().public_key.to_bytes(true).to_vec(),
+                "{path}"
+            );
+            assert_eq!(child_group_point(&shares[2], &path).unwrap(), vk);
+        }
+    }
+
+    #[test]
+    fn bip340_key_package_shift_matches_secret_side_derivation() {
+        glue_matches_secret_side_derivation::<Bip340>(shares(|s| match s {
+            ShareInner::Bip340(f) => Some(f),
+            _ => None,
+        }));
+    }
+
+    #[test]
+    fn ed25519_key_package_shift_matches_secret_side_derivation() {
+        glue_matches_secret_side_derivation::<Ed25519>(shares(|s| match s {
+            ShareInner::Ed25519(f) => Some(f),
+            _ => None,
+        }));
+    }
+}
