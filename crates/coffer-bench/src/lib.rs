@@ -32,7 +32,8 @@ impl std::fmt::Display for BenchError {
 /// What to run.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
-    /// Fewer samples, and CGGMP's multi-second operations only at 2-of-3.
+    /// Fewer samples, and CGGMP's multi-second operations (auxiliary data, presigning,
+    /// signing, refresh) only at 2-of-3.
     pub quick: bool,
 }
 
@@ -233,6 +234,10 @@ pub fn run(
                 "Paillier keys and proofs; primes pregenerated",
             ));
         }
+        if !heavy {
+            // --quick: CGGMP groups of five need seconds of auxiliary data per party.
+            continue;
+        }
         progress(&format!("{scheme} {t}-of-{n}: groups for signing"));
         let raw_shares = raw::cggmp_group(t, n, p(usize::from(n)))?;
         let shares: Vec<KeyShare> = ceremony::keygen_with_primes(scheme, g, p(usize::from(n)))
@@ -295,7 +300,7 @@ pub fn run(
             floor.as_ref(),
             "",
         ));
-        if heavy {
+        {
             progress(&format!("{scheme} {t}-of-{n}: refresh (seconds per run)"));
             let (raw_r, _) = timed(budget(q, 2), || raw::cggmp_aux(p(usize::from(n))))?;
             let (ours_r, _) = timed(budget(q, 2), || {
@@ -315,10 +320,24 @@ pub fn run(
     Ok(Report { rows, floors })
 }
 
+fn ms(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
 fn fmt_ms(s: &Option<Summary>) -> String {
     match s {
-        Some(s) if s.median_ms >= 100.0 => format!("{:.0} ms", s.median_ms),
-        Some(s) => format!("{:.3} ms", s.median_ms),
+        Some(s) => format!(
+            "{} ms [{}, {}]",
+            ms(s.median_ms),
+            ms(s.min_ms),
+            ms(s.max_ms)
+        ),
         None => "-".into(),
     }
 }
@@ -328,24 +347,24 @@ fn fmt_n(s: &Option<Summary>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The report as a text table: medians, sample counts, ratios.
+/// The report as a text table: medians with min and max, sample counts, ratios.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "{:<16} {:<24} {:<7} {:>12} {:>5} {:>12} {:>5} {:>9} {:>9}\n",
+        "{:<15} {:<22} {:<6} {:>28} {:>4} {:>28} {:>4} {:>8} {:>8}\n",
         "scheme",
         "operation",
         "group",
-        "raw median",
+        "raw median [min, max]",
         "n",
-        "ours median",
+        "ours median [min, max]",
         "n",
         "ours/raw",
         "vs floor"
     ));
     for r in &report.rows {
         out.push_str(&format!(
-            "{:<16} {:<24} {:<7} {:>12} {:>5} {:>12} {:>5} {:>9} {:>9}\n",
+            "{:<15} {:<22} {:<6} {:>28} {:>4} {:>28} {:>4} {:>8} {:>8}\n",
             r.scheme,
             r.op,
             r.group,
@@ -383,6 +402,6 @@ pub fn render(report: &Report) -> String {
             out.push_str(&format!("  {} {}: {}\n", r.scheme, r.op, r.note));
         }
     }
-    out.push_str("  all parties run in one thread in both columns; min/max/p99 are in --json (p99 only with >= 100 samples)\n");
+    out.push_str("  all parties run in one thread in both columns; p99 is in --json (only with >= 100 samples)\n");
     out
 }

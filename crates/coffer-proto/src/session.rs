@@ -191,6 +191,8 @@ enum Event<O> {
     Out(Message),
     Processed,
     Done(usize, Result<O, SessionError>),
+    /// A party's thread panicked (a bug): the run ends for everyone.
+    Panicked(usize),
 }
 
 /// Like [`run_local`], but each party runs on its own thread, so a group uses every core
@@ -212,40 +214,11 @@ pub fn run_threaded<O: Send + 'static>(
         inboxes.push(Some(tx));
         parties.push(party);
         let events = events_tx.clone();
+        let on_panic = events_tx.clone();
         handles.push(std::thread::spawn(move || {
-            let mut session = match factory() {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = events.send(Event::Done(k, Err(e)));
-                    let _ = events.send(Event::Processed);
-                    return;
-                }
-            };
-            let mut done = false;
-            let flush = |s: &mut BoxedSession<O>, done: &mut bool| {
-                for m in s.take_outgoing() {
-                    let _ = events.send(Event::Out(m));
-                }
-                if !*done {
-                    if let Some(outcome) = s.take_outcome() {
-                        *done = true;
-                        let _ = events.send(Event::Done(k, outcome));
-                    }
-                }
-                let _ = events.send(Event::Processed);
-            };
-            flush(&mut session, &mut done);
-            while let Ok(m) = rx.recv() {
-                if !session.is_finished() {
-                    let _ = session.handle(m);
-                }
-                flush(&mut session, &mut done);
-            }
-            if !done {
-                let _ = events.send(Event::Done(
-                    k,
-                    Err(crate::error::Bug("session stalled: no message left to deliver").into()),
-                ));
+            let body = std::panic::AssertUnwindSafe(move || party_thread(k, factory, rx, events));
+            if std::panic::catch_unwind(body).is_err() {
+                let _ = on_panic.send(Event::Panicked(k));
             }
         }));
     }
@@ -277,6 +250,10 @@ pub fn run_threaded<O: Send + 'static>(
                 outcomes[k] = Some(outcome);
                 inboxes[k] = None;
             }
+            Event::Panicked(k) => {
+                outcomes[k] = Some(Err(crate::error::Bug("a party's session panicked").into()));
+                owed = 0;
+            }
         }
         if owed == 0 || outcomes.iter().all(Option::is_some) {
             // Quiescent: nobody can make progress. Close every inbox so the threads end.
@@ -297,6 +274,50 @@ pub fn run_threaded<O: Send + 'static>(
             .into()))
         })
         .collect()
+}
+
+/// One party's thread in [`run_threaded`]: builds the session, then handles every message
+/// it is sent until its inbox closes.
+fn party_thread<O>(
+    k: usize,
+    factory: SessionFactory<O>,
+    rx: std::sync::mpsc::Receiver<Message>,
+    events: std::sync::mpsc::Sender<Event<O>>,
+) {
+    let mut session = match factory() {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = events.send(Event::Done(k, Err(e)));
+            let _ = events.send(Event::Processed);
+            return;
+        }
+    };
+    let mut done = false;
+    let flush = |s: &mut BoxedSession<O>, done: &mut bool| {
+        for m in s.take_outgoing() {
+            let _ = events.send(Event::Out(m));
+        }
+        if !*done {
+            if let Some(outcome) = s.take_outcome() {
+                *done = true;
+                let _ = events.send(Event::Done(k, outcome));
+            }
+        }
+        let _ = events.send(Event::Processed);
+    };
+    flush(&mut session, &mut done);
+    while let Ok(m) = rx.recv() {
+        if !session.is_finished() {
+            let _ = session.handle(m);
+        }
+        flush(&mut session, &mut done);
+    }
+    if !done {
+        let _ = events.send(Event::Done(
+            k,
+            Err(crate::error::Bug("session stalled: no message left to deliver").into()),
+        ));
+    }
 }
 
 #[cfg(test)]
@@ -365,5 +386,71 @@ mod tests {
         assert_eq!(e.culprits(), &[PartyIndex::unchecked(1)]);
         // Same round but point-to-point is a different slot.
         assert!(i.admit(&msg(1, Some(0), 1, b"y")).is_ok());
+    }
+
+    /// A session that sends one broadcast and then waits forever for a reply.
+    struct Waiter {
+        me: PartyIndex,
+        sent: bool,
+        panic_on_message: bool,
+    }
+
+    impl Session for Waiter {
+        type Output = ();
+        fn session_id(&self) -> SessionId {
+            SessionId::from_bytes([7; 32])
+        }
+        fn party(&self) -> PartyIndex {
+            self.me
+        }
+        fn handle(&mut self, _: Message) -> Result<(), SessionError> {
+            if self.panic_on_message {
+                panic!("a bug in a session");
+            }
+            Ok(())
+        }
+        fn take_outgoing(&mut self) -> Vec<Message> {
+            if std::mem::replace(&mut self.sent, true) {
+                Vec::new()
+            } else {
+                vec![msg(self.me.get(), None, 1, b"hello")]
+            }
+        }
+        fn take_outcome(&mut self) -> Option<Result<(), SessionError>> {
+            None
+        }
+        fn is_finished(&self) -> bool {
+            false
+        }
+    }
+
+    fn waiters(panic_on_message: bool) -> Vec<(PartyIndex, SessionFactory<()>)> {
+        (0..3u16)
+            .map(|i| {
+                let f: SessionFactory<()> = Box::new(move || {
+                    Ok(Box::new(Waiter {
+                        me: PartyIndex::unchecked(i),
+                        sent: false,
+                        panic_on_message: panic_on_message && i == 1,
+                    }) as BoxedSession<()>)
+                });
+                (PartyIndex::unchecked(i), f)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn threaded_runs_end_with_a_stall_error_instead_of_hanging() {
+        let results = run_threaded(waiters(false), |m, _| vec![m]);
+        assert_eq!(results.len(), 3);
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, Err(SessionError::Bug(_)))));
+    }
+
+    #[test]
+    fn a_panicking_party_ends_the_threaded_run_for_everyone() {
+        let results = run_threaded(waiters(true), |m, _| vec![m]);
+        assert!(results.iter().all(Result::is_err));
     }
 }
