@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use coffer_proto::primes::PrimeSource;
 use coffer_proto::share_file::{self, KdfParams, Passphrase};
 use coffer_proto::{
-    ceremony, hd, verify, DerivationPath, GroupParams, KeyShare, Scheme, Signature,
+    ceremony, hd, verify, DerivationPath, GroupParams, KeyShare, PartyIndex, Scheme, Signature,
 };
 use serde_json::json;
 
@@ -64,6 +64,10 @@ pub(crate) struct RefreshArgs {
     /// Directory for the refreshed share files.
     #[arg(long)]
     out: PathBuf,
+    /// Remove this party (its number, 1-based) from the group: give every other party's
+    /// share; the removed share stops working (FROST keys only; repeatable).
+    #[arg(long = "remove-party")]
+    remove: Vec<u32>,
 }
 
 #[derive(Args)]
@@ -111,7 +115,19 @@ pub(crate) fn run(cmd: CeremonyCommand) -> Result<(), Failure> {
         CeremonyCommand::Refresh(a) => {
             let pass = Passphrase::from_env()?;
             let shares = load_shares(&a.shares, &pass)?;
-            emit(&refresh(&shares, &a.out, &pass)?)
+            let removed = a
+                .remove
+                .iter()
+                .map(|n| {
+                    n.checked_sub(1)
+                        .and_then(|i| u16::try_from(i).ok())
+                        .map(PartyIndex::unchecked)
+                        .ok_or_else(|| {
+                            Failure(format!("--remove-party {n}: party numbers start at 1"))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            emit(&refresh(&shares, &removed, &a.out, &pass)?)
         }
         CeremonyCommand::Derive(a) => {
             let path: DerivationPath = a.path.parse()?;
@@ -209,7 +225,7 @@ fn write_shares(
 fn key_json(shares: &[KeyShare], paths: Vec<String>) -> Result<serde_json::Value, Failure> {
     let first = shares.first().ok_or_else(|| Failure("no shares".into()))?;
     let h = first.header()?;
-    Ok(json!({
+    let mut out = json!({
         "scheme": h.scheme.name(),
         "public_key": h.public_key,
         "chain_code": h.chain_code,
@@ -217,7 +233,14 @@ fn key_json(shares: &[KeyShare], paths: Vec<String>) -> Result<serde_json::Value
         "parties": h.parties,
         "epoch": h.epoch.0,
         "shares": paths,
-    }))
+    });
+    if let Some(members) = h.members {
+        out["members"] = json!(members
+            .iter()
+            .map(|m| u32::from(*m) + 1)
+            .collect::<Vec<_>>());
+    }
+    Ok(out)
 }
 
 pub(crate) fn keygen(
@@ -289,6 +312,7 @@ pub(crate) fn signature_json(sig: &Signature, message: &[u8]) -> serde_json::Val
 
 fn refresh(
     shares: &[KeyShare],
+    removed: &[PartyIndex],
     out: &Path,
     pass: &Passphrase,
 ) -> Result<serde_json::Value, Failure> {
@@ -297,8 +321,12 @@ fn refresh(
         .ok_or_else(|| Failure("no shares given".into()))?;
     prepare_out_dir(out)?;
     warn_offline(shares.len());
-    let primes = prime_source(first.scheme(), shares.len());
-    let new = ceremony::refresh(shares, primes)?;
+    let new = if removed.is_empty() {
+        let primes = prime_source(first.scheme(), shares.len());
+        ceremony::refresh(shares, primes)?
+    } else {
+        ceremony::refresh_removing(shares, removed)?
+    };
     let paths = write_shares(&new, out, pass)?;
     key_json(&new, paths)
 }

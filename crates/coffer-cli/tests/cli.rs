@@ -612,3 +612,83 @@ fn verify_reports_invalid_signatures_with_exit_1() {
     assert!(bad.stderr.lines().last().unwrap().starts_with("error:"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn refresh_can_remove_a_party_from_a_frost_group() {
+    let dir = tmp("reshare");
+    let key = keygen("ed25519", 2, 3, &dir);
+    let pk = key["public_key"].as_str().unwrap().to_string();
+    let out = dir.join("without-2");
+    let (s1, s2, s3) = (share(&dir, 1), share(&dir, 2), share(&dir, 3));
+    let o = out.to_str().unwrap();
+    let res = coffer(
+        &[
+            "ceremony",
+            "refresh",
+            "--share",
+            &s1,
+            "--share",
+            &s3,
+            "--remove-party",
+            "2",
+            "--out",
+            o,
+        ],
+        Some(PASS),
+    )
+    .json();
+    assert_eq!(res["public_key"], pk.as_str());
+    assert_eq!(res["parties"], 2);
+    assert_eq!(res["epoch"], 1);
+    assert_eq!(res["members"], serde_json::json!([1, 3]));
+    let shares: Vec<String> = res["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shares, vec![share(&out, 1), share(&out, 3)]);
+    let sig = sign(&shares, "abcd", None).json();
+    verify("ed25519", &pk, "abcd", sig["signature"].as_str().unwrap()).json();
+    // The removed party's share does not sign with the new ones.
+    sign(&[s2.clone(), share(&out, 1)], "abcd", None).failure();
+    // Party numbers start at 1; ECDSA keys cannot reshare; the removed share must be left out.
+    let o2 = dir.join("x");
+    let o2 = o2.to_str().unwrap();
+    assert!(coffer(
+        &[
+            "ceremony",
+            "refresh",
+            "--share",
+            &s1,
+            "--share",
+            &s3,
+            "--remove-party",
+            "0",
+            "--out",
+            o2
+        ],
+        Some(PASS)
+    )
+    .failure()
+    .contains("start at 1"));
+    coffer(
+        &[
+            "ceremony",
+            "refresh",
+            "--share",
+            &s1,
+            "--share",
+            &s2,
+            "--share",
+            &s3,
+            "--remove-party",
+            "2",
+            "--out",
+            o2,
+        ],
+        Some(PASS),
+    )
+    .failure();
+    let _ = std::fs::remove_dir_all(dir);
+}

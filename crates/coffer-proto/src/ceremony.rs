@@ -102,7 +102,7 @@ pub fn signing_shares(shares: &[KeyShare]) -> Result<Vec<&KeyShare>, ArgumentErr
         }
     }
     let indices: Vec<PartyIndex> = shares.iter().map(KeyShare::party).collect();
-    let set = crate::ids::signing_set(params, &indices)?;
+    let set = crate::ids::signing_set_among(params.t(), &first.members(), &indices)?;
     Ok(set
         .iter()
         .filter_map(|p| shares.iter().find(|s| s.party() == *p))
@@ -170,4 +170,59 @@ pub fn refresh(shares: &[KeyShare], primes: PrimeSource) -> Result<Vec<KeyShare>
     }
     let parties: Vec<PartyIndex> = sorted.iter().map(|s| s.party()).collect();
     collect(&parties, run_threaded(factories, |m, _| vec![m]))
+}
+
+/// Refreshes a FROST key among every member except `removed`: the removed parties' shares
+/// no longer combine with anything. The shares of all remaining members must be given.
+/// CGGMP keys cannot reshare (the library does not support it).
+pub fn refresh_removing(
+    shares: &[KeyShare],
+    removed: &[PartyIndex],
+) -> Result<Vec<KeyShare>, CeremonyError> {
+    let first = shares.first().ok_or(ArgumentError::TooFewSigners {
+        given: 0,
+        threshold: 2,
+    })?;
+    if first.scheme() == Scheme::EcdsaSecp256k1 {
+        return Err(ArgumentError::WrongScheme {
+            expected: "schnorr-bip340 or ed25519 (cggmp24 cannot reshare)",
+            actual: first.scheme().name(),
+        }
+        .into());
+    }
+    let old_members = first.members();
+    if let Some(r) = removed.iter().find(|r| !old_members.contains(r)) {
+        return Err(ArgumentError::PartyIndexOutOfRange {
+            index: r.get(),
+            parties: first.params()?.n(),
+        }
+        .into());
+    }
+    let remaining: Vec<PartyIndex> = old_members
+        .iter()
+        .copied()
+        .filter(|m| !removed.contains(m))
+        .collect();
+    signing_shares(shares)?;
+    let mut sorted: Vec<&KeyShare> = shares.iter().collect();
+    sorted.sort_by_key(|s| s.party());
+    let given: Vec<PartyIndex> = sorted.iter().map(|s| s.party()).collect();
+    if given != remaining {
+        return Err(ArgumentError::MismatchedShares {
+            reason:
+                "a reshare needs the shares of every remaining party, and none of the removed ones",
+        }
+        .into());
+    }
+    let session = SessionId::random();
+    let mut factories: Vec<(PartyIndex, SessionFactory<KeyShare>)> =
+        Vec::with_capacity(sorted.len());
+    for s in &sorted {
+        let (share, members) = ((*s).clone(), remaining.clone());
+        factories.push((
+            s.party(),
+            Box::new(move || protocol::reshare_without(&share, session, &members)),
+        ));
+    }
+    collect(&given, run_threaded(factories, |m, _| vec![m]))
 }

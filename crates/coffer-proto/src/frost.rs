@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::error::{Abort, AbortReason, ArgumentError, Bug, RejectedMessage, SessionError};
-use crate::ids::{signing_set, GroupParams, PartyIndex, SessionId};
+use crate::ids::{signing_set_among, GroupParams, PartyIndex, SessionId};
 use crate::message::{decode_payload, encode_payload, Message};
 use crate::path::DerivationPath;
 use crate::scheme::Scheme;
@@ -90,9 +90,14 @@ impl FrostSuite for frost_ed25519::Ed25519Sha512 {
 pub struct FrostShare<C: FrostSuite> {
     pub(crate) key_package: KeyPackage<C>,
     pub(crate) public_key_package: PublicKeyPackage<C>,
+    /// Threshold, and `n` = the number of members.
     pub(crate) params: GroupParams,
     pub(crate) index: PartyIndex,
     pub(crate) chain_code: [u8; 32],
+    /// The group's members, sorted. Empty means `0..n` (every share before the first
+    /// reshare, and every share file written before this field existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) members: Vec<PartyIndex>,
 }
 
 impl<C: FrostSuite> core::fmt::Debug for FrostShare<C> {
@@ -122,6 +127,15 @@ pub(crate) fn derived_chain_code(scheme: Scheme, group_point: &[u8]) -> [u8; 32]
 }
 
 impl<C: FrostSuite> FrostShare<C> {
+    /// The group's members, sorted.
+    pub(crate) fn members(&self) -> Vec<PartyIndex> {
+        if self.members.is_empty() {
+            self.params.parties().collect()
+        } else {
+            self.members.clone()
+        }
+    }
+
     /// The group's verifying key as the library encodes it.
     pub(crate) fn group_point(&self) -> Result<Vec<u8>, Bug> {
         self.public_key_package
@@ -135,8 +149,19 @@ impl<C: FrostSuite> FrostShare<C> {
     pub(crate) fn validate(&self) -> Result<(), &'static str> {
         let kp = &self.key_package;
         let pkp = &self.public_key_package;
-        if !self.params.contains(self.index) {
+        let members = self.members();
+        if members.len() != usize::from(self.params.n()) || members.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err("member list does not match the group");
+        }
+        if !members.contains(&self.index) {
             return Err("party index outside the group");
+        }
+        let member_ids: Option<Vec<_>> = members.iter().map(|m| identifier::<C>(*m).ok()).collect();
+        if member_ids.as_deref()
+            != Some(&pkp.verifying_shares().keys().copied().collect::<Vec<_>>()[..])
+        {
+            return Err("verifying shares do not match the members");
         }
         if identifier::<C>(self.index).ok() != Some(*kp.identifier()) {
             return Err("identifier does not match the party index");
@@ -189,6 +214,8 @@ pub(crate) struct DkgRound2<C: Ciphersuite> {
 
 enum DkgMode<C: FrostSuite> {
     Keygen,
+    /// Refresh among the given members (all of the old group, or a subset that removes the
+    /// others: FROST's refresh can shrink the group).
     Refresh(Box<FrostShare<C>>),
 }
 
@@ -203,7 +230,8 @@ pub(crate) struct FrostDkg<C: FrostSuite> {
     inbox: Inbox,
     me: PartyIndex,
     session: SessionId,
-    params: GroupParams,
+    t: u16,
+    members: Vec<PartyIndex>,
     mode: DkgMode<C>,
     state: DkgState<C>,
     ids: BTreeMap<Identifier<C>, PartyIndex>,
@@ -253,15 +281,56 @@ impl<C: FrostSuite> FrostDkg<C> {
         me: PartyIndex,
         params: GroupParams,
     ) -> Result<Self, SessionError> {
-        Self::start(session, me, params, DkgMode::Keygen)
+        Self::start(
+            session,
+            me,
+            params.t(),
+            params.parties().collect(),
+            DkgMode::Keygen,
+        )
     }
 
-    /// Starts a refresh of `share` (all `n` parties take part).
+    /// Starts a refresh of `share`; all members take part.
     pub(crate) fn refresh(session: SessionId, share: &FrostShare<C>) -> Result<Self, SessionError> {
         Self::start(
             session,
             share.index,
-            share.params,
+            share.params.t(),
+            share.members(),
+            DkgMode::Refresh(Box::new(share.clone())),
+        )
+    }
+
+    /// Starts a refresh among `members` only, removing every other member of the group:
+    /// their shares no longer match anything. At least `t` members must remain.
+    pub(crate) fn reshare_without(
+        session: SessionId,
+        share: &FrostShare<C>,
+        members: &[PartyIndex],
+    ) -> Result<Self, SessionError> {
+        let old = share.members();
+        let mut members = members.to_vec();
+        members.sort();
+        members.dedup();
+        if let Some(stranger) = members.iter().find(|m| !old.contains(m)) {
+            return Err(ArgumentError::PartyIndexOutOfRange {
+                index: stranger.get(),
+                parties: share.params.n(),
+            }
+            .into());
+        }
+        if members.len() < usize::from(share.params.t()) {
+            return Err(ArgumentError::TooFewSigners {
+                given: members.len(),
+                threshold: share.params.t(),
+            }
+            .into());
+        }
+        Self::start(
+            session,
+            share.index,
+            share.params.t(),
+            members,
             DkgMode::Refresh(Box::new(share.clone())),
         )
     }
@@ -269,26 +338,26 @@ impl<C: FrostSuite> FrostDkg<C> {
     fn start(
         session: SessionId,
         me: PartyIndex,
-        params: GroupParams,
+        t: u16,
+        members: Vec<PartyIndex>,
         mode: DkgMode<C>,
     ) -> Result<Self, SessionError> {
-        if !params.contains(me) {
+        if !members.contains(&me) {
             return Err(ArgumentError::NotAParticipant { party: me }.into());
         }
+        let n = u16::try_from(members.len()).map_err(|_| Bug("group size"))?;
+        GroupParams::new(t, n)?;
         let mut ids = BTreeMap::new();
-        for p in params.parties() {
-            ids.insert(identifier::<C>(p)?, p);
+        for p in &members {
+            ids.insert(identifier::<C>(*p)?, *p);
         }
         let my_id = identifier::<C>(me)?;
         let rng = rand_core::OsRng;
         let (secret, package) = match &mode {
-            DkgMode::Keygen => dkg::part1::<C, _>(my_id, params.n(), params.t(), rng),
-            DkgMode::Refresh(_) => frost_core::keys::refresh::refresh_dkg_part1::<C, _>(
-                my_id,
-                params.n(),
-                params.t(),
-                rng,
-            ),
+            DkgMode::Keygen => dkg::part1::<C, _>(my_id, n, t, rng),
+            DkgMode::Refresh(_) => {
+                frost_core::keys::refresh::refresh_dkg_part1::<C, _>(my_id, n, t, rng)
+            }
         }
         .map_err(|e| frost_abort(&ids, &e, AbortReason::InvalidOutput))?;
         let msg = DkgRound1 {
@@ -298,10 +367,11 @@ impl<C: FrostSuite> FrostDkg<C> {
         let own_round1_digest = digest_of(&msg.package)?;
         let payload = encode_payload(&msg)?;
         Ok(Self {
-            inbox: Inbox::new(session, me, params.parties().collect()),
+            inbox: Inbox::new(session, me, members.clone()),
             me,
             session,
-            params,
+            t,
+            members,
             mode,
             state: DkgState::Round1(secret),
             ids,
@@ -321,8 +391,8 @@ impl<C: FrostSuite> FrostDkg<C> {
     }
 
     fn echo(&self) -> Result<Vec<[u8; 32]>, Bug> {
-        let mut out = Vec::with_capacity(usize::from(self.params.n()));
-        for p in self.params.parties() {
+        let mut out = Vec::with_capacity(self.members.len());
+        for p in self.members.iter().copied() {
             if p == self.me {
                 out.push(self.own_round1_digest);
             } else {
@@ -337,7 +407,7 @@ impl<C: FrostSuite> FrostDkg<C> {
     }
 
     fn advance(&mut self) -> Result<(), SessionError> {
-        let others = usize::from(self.params.n()) - 1;
+        let others = self.members.len() - 1;
         if matches!(self.state, DkgState::Round1(_)) && self.round1.len() == others {
             let DkgState::Round1(secret) = std::mem::replace(&mut self.state, DkgState::Done)
             else {
@@ -406,12 +476,23 @@ impl<C: FrostSuite> FrostDkg<C> {
                     }
                 }
             };
+            let n = u16::try_from(self.members.len()).map_err(|_| Bug("group size"))?;
+            let contiguous = self
+                .members
+                .iter()
+                .copied()
+                .eq((0..n).map(PartyIndex::unchecked));
             let share = FrostShare {
                 key_package,
                 public_key_package,
-                params: self.params,
+                params: GroupParams::new(self.t, n)?,
                 index: self.me,
                 chain_code,
+                members: if contiguous {
+                    Vec::new()
+                } else {
+                    self.members.clone()
+                },
             };
             share
                 .validate()
@@ -631,7 +712,7 @@ impl<C: FrostSuite> FrostSign<C> {
         message: &[u8],
         path: &DerivationPath,
     ) -> Result<Self, SessionError> {
-        let set = signing_set(share.params, signers)?;
+        let set = signing_set_among(share.params.t(), &share.members(), signers)?;
         if !set.contains(&share.index) {
             return Err(ArgumentError::NotAParticipant { party: share.index }.into());
         }

@@ -204,6 +204,17 @@ pub fn signing_set(
     params: GroupParams,
     parties: &[PartyIndex],
 ) -> Result<Vec<PartyIndex>, ArgumentError> {
+    let members: Vec<PartyIndex> = params.parties().collect();
+    signing_set_among(params.t(), &members, parties)
+}
+
+/// Like [`signing_set`], for a group whose members are not `0..n` (after a reshare that
+/// removed parties).
+pub fn signing_set_among(
+    t: u16,
+    members: &[PartyIndex],
+    parties: &[PartyIndex],
+) -> Result<Vec<PartyIndex>, ArgumentError> {
     let mut sorted = parties.to_vec();
     sorted.sort();
     for pair in sorted.windows(2) {
@@ -211,19 +222,19 @@ pub fn signing_set(
             return Err(ArgumentError::DuplicateParty { party: pair[0] });
         }
     }
-    if let Some(bad) = sorted.iter().find(|p| !params.contains(**p)) {
+    if let Some(bad) = sorted.iter().find(|p| !members.contains(p)) {
         return Err(ArgumentError::PartyIndexOutOfRange {
             index: bad.get(),
-            parties: params.n(),
+            parties: u16::try_from(members.len()).unwrap_or(u16::MAX),
         });
     }
-    if sorted.len() < usize::from(params.t()) {
+    if sorted.len() < usize::from(t) {
         return Err(ArgumentError::TooFewSigners {
             given: sorted.len(),
-            threshold: params.t(),
+            threshold: t,
         });
     }
-    sorted.truncate(usize::from(params.t()));
+    sorted.truncate(usize::from(t));
     Ok(sorted)
 }
 

@@ -274,6 +274,53 @@ fn refreshed_shares_do_not_mix_with_old_ones<C: FrostSuite>() {
     }
 }
 
+fn a_removed_party_share_no_longer_combines<C: FrostSuite>() {
+    let old = frost_keygen::<C>(2, 3);
+    let sid = SessionId::random();
+    let members = [p(0), p(2)];
+    let mut s: Vec<BoxedSession<FrostShare<C>>> = [&old[0], &old[2]]
+        .iter()
+        .map(|o| {
+            Box::new(FrostDkg::<C>::reshare_without(sid, o, &members).unwrap()) as BoxedSession<_>
+        })
+        .collect();
+    let new: Vec<FrostShare<C>> = run_local(&mut s, honest)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let group = old[0]
+        .public_key_package
+        .verifying_key()
+        .serialize()
+        .unwrap();
+    let vk = |a: &FrostShare<C>, b: &FrostShare<C>| {
+        let k =
+            frost_core::keys::reconstruct(&[a.key_package.clone(), b.key_package.clone()]).unwrap();
+        frost_core::VerifyingKey::<C>::from(&k).serialize().unwrap()
+    };
+    let x_only = |b: Vec<u8>| {
+        if C::SCHEME == crate::Scheme::SchnorrBip340 {
+            b[1..].to_vec()
+        } else {
+            b
+        }
+    };
+    assert_eq!(x_only(vk(&new[0], &new[1])), x_only(group.clone()));
+    // The removed party's (old) share with either remaining new share: a different key.
+    assert_ne!(x_only(vk(&old[1], &new[0])), x_only(group.clone()));
+    assert_ne!(x_only(vk(&old[1], &new[1])), x_only(group));
+    assert_eq!(new[0].public_key_package.verifying_shares().len(), 2);
+    // And the removed party cannot join a signing run of the new group.
+    assert!(FrostSign::<C>::start(
+        &new[0],
+        SessionId::random(),
+        &[p(0), p(1)],
+        &[1; 32],
+        &crate::path::DerivationPath::root()
+    )
+    .is_err());
+}
+
 fn cheating_refresh_dealer_is_blamed<C: FrostSuite>() {
     let old = frost_keygen::<C>(2, 3);
     let sid = SessionId::random();
@@ -314,6 +361,7 @@ for_both_suites!(
     equivocating_broadcast_is_caught,
     wrong_signature_share_is_blamed,
     refreshed_shares_do_not_mix_with_old_ones,
+    a_removed_party_share_no_longer_combines,
     cheating_refresh_dealer_is_blamed,
 );
 

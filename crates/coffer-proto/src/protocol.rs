@@ -224,6 +224,21 @@ pub fn presign(
     }
 }
 
+/// The check every refresh result passes: same public key, next epoch.
+fn next_epoch_same_key(
+    share: &KeyShare,
+) -> Result<impl FnOnce(ShareInner) -> Result<KeyShare, SessionError> + 'static, SessionError> {
+    let epoch = share.epoch.next()?;
+    let old_public = share.public_key(&DerivationPath::root())?;
+    Ok(move |inner: ShareInner| {
+        let new = KeyShare { epoch, inner };
+        if new.public_key(&DerivationPath::root())? != old_public {
+            return Err(Abort::unattributed(AbortReason::InvalidOutput).into());
+        }
+        Ok(new)
+    })
+}
+
 /// Starts a refresh of `share`; all `n` parties take part. The result has the same public
 /// key and chain code, new secret shares, and the next epoch. ECDSA also renews its
 /// auxiliary (Paillier) data, which needs fresh primes.
@@ -232,15 +247,7 @@ pub fn refresh(
     session: SessionId,
     primes: Option<Primes>,
 ) -> Result<BoxedSession<KeyShare>, SessionError> {
-    let epoch = share.epoch.next()?;
-    let old_public = share.public_key(&DerivationPath::root())?;
-    let check = move |inner: ShareInner| {
-        let new = KeyShare { epoch, inner };
-        if new.public_key(&DerivationPath::root())? != old_public {
-            return Err(Abort::unattributed(AbortReason::InvalidOutput).into());
-        }
-        Ok(new)
-    };
+    let check = next_epoch_same_key(share)?;
     Ok(match &share.inner {
         ShareInner::Ecdsa(EcdsaShare::Cggmp24(s)) => {
             let primes = primes.ok_or(ArgumentError::Primes {
@@ -257,5 +264,33 @@ pub fn refresh(
         ShareInner::Ed25519(s) => mapped(FrostDkg::<Ed25519>::refresh(session, s)?, move |s| {
             check(ShareInner::Ed25519(s))
         }),
+    })
+}
+
+/// Starts a FROST refresh among `members` only (a subset of the group of at least `t`),
+/// removing every other party: the group shrinks, the public key stays, and the removed
+/// parties' shares no longer combine with the new ones. CGGMP keys cannot do this.
+pub fn reshare_without(
+    share: &KeyShare,
+    session: SessionId,
+    members: &[PartyIndex],
+) -> Result<BoxedSession<KeyShare>, SessionError> {
+    let check = next_epoch_same_key(share)?;
+    Ok(match &share.inner {
+        ShareInner::Ecdsa(_) => {
+            return Err(ArgumentError::WrongScheme {
+                expected: "schnorr-bip340 or ed25519 (cggmp24 cannot reshare)",
+                actual: share.scheme().name(),
+            }
+            .into())
+        }
+        ShareInner::Bip340(s) => mapped(
+            FrostDkg::<Bip340>::reshare_without(session, s, members)?,
+            move |s| check(ShareInner::Bip340(s)),
+        ),
+        ShareInner::Ed25519(s) => mapped(
+            FrostDkg::<Ed25519>::reshare_without(session, s, members)?,
+            move |s| check(ShareInner::Ed25519(s)),
+        ),
     })
 }

@@ -80,6 +80,10 @@ pub struct ShareHeader {
     pub party_index: u16,
     /// Refresh epoch.
     pub epoch: Epoch,
+    /// Party indices of the group's members, only when they are not `0..parties` (after a
+    /// reshare removed parties).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<u16>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -148,6 +152,17 @@ impl KeyShare {
         }
     }
 
+    /// The group's members (party indices), sorted: `0..n` unless a reshare removed parties.
+    pub fn members(&self) -> Vec<PartyIndex> {
+        match &self.inner {
+            ShareInner::Ecdsa(EcdsaShare::Cggmp24(s)) => {
+                (0..s.n()).map(PartyIndex::unchecked).collect()
+            }
+            ShareInner::Bip340(s) => s.members(),
+            ShareInner::Ed25519(s) => s.members(),
+        }
+    }
+
     /// The chain code (joint for CGGMP; derived from the group key for FROST).
     pub fn chain_code(&self) -> Result<[u8; 32], Bug> {
         match &self.inner {
@@ -191,6 +206,11 @@ impl KeyShare {
             parties: params.n(),
             party_index: self.party().get(),
             epoch: self.epoch,
+            members: {
+                let members = self.members();
+                let contiguous = members.iter().copied().eq(params.parties());
+                (!contiguous).then(|| members.iter().map(|m| m.get()).collect())
+            },
         })
     }
 
@@ -236,7 +256,7 @@ impl KeyShare {
         let own = self
             .header()
             .map_err(|_| ShareDecodeError::Inconsistent("no public description"))?;
-        let checks: [(bool, &'static str); 8] = [
+        let checks: [(bool, &'static str); 9] = [
             (own.scheme == header.scheme, "scheme"),
             (own.backend == header.backend, "backend"),
             (
@@ -251,6 +271,7 @@ impl KeyShare {
             (own.parties == header.parties, "parties"),
             (own.party_index == header.party_index, "party index"),
             (own.epoch == header.epoch, "epoch"),
+            (own.members == header.members, "members"),
         ];
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, what)) => Err(ShareDecodeError::HeaderMismatch(what)),
