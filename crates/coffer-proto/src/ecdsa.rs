@@ -226,15 +226,12 @@ impl EcdsaBackend for Cggmp24 {
         digest: [u8; 32],
         path: &DerivationPath,
     ) -> Result<BoxedSession<EcdsaSignature>, SessionError> {
-        let params = group_of(share)?;
-        let set = signing_set(params, signers)?;
-        let me = PartyIndex::unchecked(share.core.i);
-        let position = set
-            .iter()
-            .position(|p| *p == me)
-            .ok_or(ArgumentError::NotAParticipant { party: me })?;
-        let i = u16::try_from(position).map_err(|_| Bug("signer position overflow"))?;
-        let indices = path_indices(path)?;
+        let Signers {
+            set,
+            me,
+            i,
+            indices,
+        } = signers_for(share, signers, path)?;
         let child = Self::public_key(share, path)?;
         let eid = session.execution_id("cggmp24/sign");
         let keygen_indices: Vec<u16> = set.iter().map(|p| p.get()).collect();
@@ -298,6 +295,36 @@ impl EcdsaBackend for Cggmp24 {
                 reason: "unexpected point encoding",
             })
     }
+}
+
+/// Who signs, as the library wants it: the signing set, this party's keygen index and its
+/// position in the set, and the path's indices.
+struct Signers {
+    set: Vec<PartyIndex>,
+    me: PartyIndex,
+    i: u16,
+    indices: Vec<hd_wallet::NonHardenedIndex>,
+}
+
+fn signers_for(
+    share: &CggmpShare,
+    signers: &[PartyIndex],
+    path: &DerivationPath,
+) -> Result<Signers, SessionError> {
+    let params = group_of(share)?;
+    let set = signing_set(params, signers)?;
+    let me = PartyIndex::unchecked(share.core.i);
+    let position = set
+        .iter()
+        .position(|p| *p == me)
+        .ok_or(ArgumentError::NotAParticipant { party: me })?;
+    let i = u16::try_from(position).map_err(|_| Bug("signer position overflow"))?;
+    Ok(Signers {
+        set,
+        me,
+        i,
+        indices: path_indices(path)?,
+    })
 }
 
 /// The child public key at `path` (BIP32 non-hardened derivation, SLIP-10 for secp256k1).
@@ -486,15 +513,12 @@ pub fn presign(
     signers: &[PartyIndex],
     path: &DerivationPath,
 ) -> Result<BoxedSession<EcdsaPresignature>, SessionError> {
-    let params = group_of(share)?;
-    let set = signing_set(params, signers)?;
-    let me = PartyIndex::unchecked(share.core.i);
-    let position = set
-        .iter()
-        .position(|p| *p == me)
-        .ok_or(ArgumentError::NotAParticipant { party: me })?;
-    let i = u16::try_from(position).map_err(|_| Bug("signer position overflow"))?;
-    let indices = path_indices(path)?;
+    let Signers {
+        set,
+        me,
+        i,
+        indices,
+    } = signers_for(share, signers, path)?;
     let public_key = Cggmp24::public_key(share, path)?.to_vec();
     let eid = session.execution_id("cggmp24/presign");
     let keygen_indices: Vec<u16> = set.iter().map(|p| p.get()).collect();

@@ -14,12 +14,12 @@ use frost_core::{Ciphersuite, Identifier};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use crate::error::{Abort, AbortReason, ArgumentError, Bug, RejectedMessage, SessionError};
+use crate::error::{Abort, AbortReason, ArgumentError, Bug, SessionError};
 use crate::ids::{signing_set_among, GroupParams, PartyIndex, SessionId};
 use crate::message::{decode_payload, encode_payload, Message};
 use crate::path::DerivationPath;
 use crate::scheme::Scheme;
-use crate::session::{Inbox, Session};
+use crate::session::Inbox;
 
 /// What Coffer needs to know about a FROST ciphersuite beyond the library's trait.
 pub trait FrostSuite: Ciphersuite + 'static {
@@ -594,44 +594,6 @@ fn sub_share_matches<C: FrostSuite>(
     Point::generator() * share == expected
 }
 
-impl<C: FrostSuite> Session for FrostDkg<C> {
-    type Output = FrostShare<C>;
-
-    fn session_id(&self) -> SessionId {
-        self.session
-    }
-
-    fn party(&self) -> PartyIndex {
-        self.me
-    }
-
-    fn handle(&mut self, m: Message) -> Result<(), SessionError> {
-        if self.finished {
-            return Err(RejectedMessage::Finished.into());
-        }
-        let r = self.handle_inner(m);
-        if let Err(e) = &r {
-            if !matches!(e, SessionError::Rejected(_)) {
-                self.finished = true;
-                self.outcome = Some(Err(e.clone()));
-            }
-        }
-        r
-    }
-
-    fn take_outgoing(&mut self) -> Vec<Message> {
-        std::mem::take(&mut self.outgoing)
-    }
-
-    fn take_outcome(&mut self) -> Option<Result<FrostShare<C>, SessionError>> {
-        self.outcome.take()
-    }
-
-    fn is_finished(&self) -> bool {
-        self.finished
-    }
-}
-
 impl<C: FrostSuite> FrostDkg<C> {
     fn handle_inner(&mut self, m: Message) -> Result<(), SessionError> {
         self.inbox.admit(&m)?;
@@ -862,40 +824,5 @@ impl<C: FrostSuite> FrostSign<C> {
     }
 }
 
-impl<C: FrostSuite> Session for FrostSign<C> {
-    type Output = Vec<u8>;
-
-    fn session_id(&self) -> SessionId {
-        self.session
-    }
-
-    fn party(&self) -> PartyIndex {
-        self.me
-    }
-
-    fn handle(&mut self, m: Message) -> Result<(), SessionError> {
-        if self.finished {
-            return Err(RejectedMessage::Finished.into());
-        }
-        let r = self.handle_inner(m);
-        if let Err(e) = &r {
-            if !matches!(e, SessionError::Rejected(_)) {
-                self.finished = true;
-                self.outcome = Some(Err(e.clone()));
-            }
-        }
-        r
-    }
-
-    fn take_outgoing(&mut self) -> Vec<Message> {
-        std::mem::take(&mut self.outgoing)
-    }
-
-    fn take_outcome(&mut self) -> Option<Result<Vec<u8>, SessionError>> {
-        self.outcome.take()
-    }
-
-    fn is_finished(&self) -> bool {
-        self.finished
-    }
-}
+crate::session::explicit_session!(FrostDkg<C: FrostSuite>, FrostShare<C>);
+crate::session::explicit_session!(FrostSign<C: FrostSuite>, Vec<u8>);

@@ -22,10 +22,10 @@ use key_share::{DirtyCoreKeyShare, DirtyKeyInfo, Validate};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use crate::error::{Abort, AbortReason, Bug, RejectedMessage, SessionError};
+use crate::error::{Abort, AbortReason, Bug, SessionError};
 use crate::ids::{PartyIndex, SessionId};
 use crate::message::{decode_payload, encode_payload, Message};
-use crate::session::{Inbox, Session};
+use crate::session::Inbox;
 
 /// First round number used by this protocol inside a joined session.
 pub(crate) const ROUND_COMMIT: u16 = 1;
@@ -158,12 +158,6 @@ impl<E: Curve> ZeroRefresh<E> {
         self.points.len()
     }
 
-    fn abort(&mut self, e: SessionError) -> SessionError {
-        self.finished = true;
-        self.outcome = Some(Err(e.clone()));
-        e
-    }
-
     fn echo(&self) -> Vec<[u8; 32]> {
         self.inbox
             .participants()
@@ -282,85 +276,47 @@ impl<E: Curve> ZeroRefresh<E> {
     }
 }
 
-impl<E: Curve> Session for ZeroRefresh<E> {
-    type Output = DirtyCoreKeyShare<E>;
-
-    fn session_id(&self) -> SessionId {
-        self.session
-    }
-
-    fn party(&self) -> PartyIndex {
-        self.me
-    }
-
-    fn handle(&mut self, m: Message) -> Result<(), SessionError> {
-        if self.finished {
-            return Err(RejectedMessage::Finished.into());
-        }
-        if let Err(e) = self.inbox.admit(&m) {
-            return Err(if matches!(e, SessionError::Aborted(_)) {
-                self.abort(e)
-            } else {
-                e
-            });
-        }
+impl<E: Curve> ZeroRefresh<E> {
+    fn handle_inner(&mut self, m: Message) -> Result<(), SessionError> {
+        self.inbox.admit(&m)?;
         let from = m.sender;
         let malformed = |round| -> SessionError {
             Abort::blaming(from, AbortReason::MalformedMessage { round }).into()
         };
         match (m.round, m.recipient.is_some()) {
             (ROUND_COMMIT, false) => {
-                let msg: CommitMsg<E> = match decode_payload(&m.payload) {
-                    Ok(msg) => msg,
-                    Err(_) => return Err(self.abort(malformed(m.round))),
-                };
+                let msg: CommitMsg<E> =
+                    decode_payload(&m.payload).map_err(|_| malformed(m.round))?;
                 if msg.session != *self.session.as_bytes()
                     || msg.commitments.len() != usize::from(self.t) - 1
                 {
-                    return Err(self.abort(malformed(m.round)));
+                    return Err(malformed(m.round));
                 }
                 self.commitments.insert(from, msg.commitments);
                 if self.commitments.len() == self.n() {
-                    if let Err(e) = self.send_sub_shares() {
-                        return Err(self.abort(e));
-                    }
+                    self.send_sub_shares()?;
                 }
             }
             (ROUND_SHARE, true) => {
-                let msg: ShareMsg<E> = match decode_payload(&m.payload) {
-                    Ok(msg) => msg,
-                    Err(_) => return Err(self.abort(malformed(m.round))),
-                };
+                let msg: ShareMsg<E> =
+                    decode_payload(&m.payload).map_err(|_| malformed(m.round))?;
                 if msg.session != *self.session.as_bytes() {
-                    return Err(self.abort(malformed(m.round)));
+                    return Err(malformed(m.round));
                 }
                 self.shares.insert(from, msg);
             }
-            (round, _) => return Err(self.abort(malformed(round))),
+            (round, _) => return Err(malformed(round)),
         }
         if self.commitments.len() == self.n() && self.shares.len() == self.n() - 1 {
-            let r = self.finish_refresh();
+            let share = self.finish_refresh()?;
             self.finished = true;
-            match r {
-                Ok(share) => self.outcome = Some(Ok(share)),
-                Err(e) => return Err(self.abort(e)),
-            }
+            self.outcome = Some(Ok(share));
         }
         Ok(())
     }
-
-    fn take_outgoing(&mut self) -> Vec<Message> {
-        std::mem::take(&mut self.outgoing)
-    }
-
-    fn take_outcome(&mut self) -> Option<Result<Self::Output, SessionError>> {
-        self.outcome.take()
-    }
-
-    fn is_finished(&self) -> bool {
-        self.finished
-    }
 }
+
+crate::session::explicit_session!(ZeroRefresh<E: Curve>, DirtyCoreKeyShare<E>);
 
 #[cfg(test)]
 mod tests {
