@@ -136,10 +136,11 @@ impl Message {
     }
 }
 
-/// Why a payload does not decode as the protocol's message type.
+/// Why a payload does not decode as the protocol's message type. The decoder's own message
+/// is not kept: a point-to-point payload may carry secret sub-shares it could quote.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("payload does not decode: {0}")]
-pub struct PayloadError(String);
+#[error("payload does not decode as a {0} message")]
+pub struct PayloadError(&'static str);
 
 /// Encodes a protocol value as a CBOR payload.
 pub(crate) fn encode_payload<T: Serialize>(value: &T) -> Result<Vec<u8>, crate::error::Bug> {
@@ -152,9 +153,9 @@ pub(crate) fn encode_payload<T: Serialize>(value: &T) -> Result<Vec<u8>, crate::
 /// Decodes an untrusted CBOR payload into a protocol value.
 pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, PayloadError> {
     if payload.len() > MAX_PAYLOAD {
-        return Err(PayloadError("payload too large".into()));
+        return Err(PayloadError("size-bounded"));
     }
-    ciborium::from_reader(payload).map_err(|e| PayloadError(e.to_string()))
+    ciborium::from_reader(payload).map_err(|_| PayloadError("protocol"))
 }
 
 #[cfg(test)]

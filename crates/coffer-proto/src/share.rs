@@ -93,13 +93,16 @@ struct SecretV1 {
     share: ShareInner,
 }
 
+/// The decoder's own message is not passed on: it may quote bytes of secret material.
+const NOT_A_SHARE: &str = "not a share encoding (details withheld: they could quote secret bytes)";
+
 /// Why bytes do not decode as a share.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ShareDecodeError {
     /// Not a share encoding at all.
     #[error("share data is corrupt: {0}")]
-    Corrupt(String),
+    Corrupt(&'static str),
     /// A version this build does not read.
     #[error("unsupported share format version {0}")]
     Version(u8),
@@ -234,12 +237,12 @@ impl KeyShare {
             version: u8,
         }
         let v: Version =
-            ciborium::from_reader(bytes).map_err(|e| ShareDecodeError::Corrupt(e.to_string()))?;
+            ciborium::from_reader(bytes).map_err(|_| ShareDecodeError::Corrupt(NOT_A_SHARE))?;
         if v.version != SECRET_FORMAT_VERSION {
             return Err(ShareDecodeError::Version(v.version));
         }
         let s: SecretV1 =
-            ciborium::from_reader(bytes).map_err(|e| ShareDecodeError::Corrupt(e.to_string()))?;
+            ciborium::from_reader(bytes).map_err(|_| ShareDecodeError::Corrupt(NOT_A_SHARE))?;
         match &s.share {
             ShareInner::Ecdsa(EcdsaShare::Cggmp24(_)) => {} // validated by the library on decode
             ShareInner::Bip340(f) => f.validate().map_err(ShareDecodeError::Inconsistent)?,
