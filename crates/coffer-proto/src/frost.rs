@@ -19,7 +19,7 @@ use crate::ids::{signing_set_among, GroupParams, PartyIndex, SessionId};
 use crate::message::{decode_payload, encode_payload, Message};
 use crate::path::DerivationPath;
 use crate::scheme::Scheme;
-use crate::session::Inbox;
+use crate::session::{check_echoes, Inbox};
 
 /// What Coffer needs to know about a FROST ciphersuite beyond the library's trait.
 pub trait FrostSuite: Ciphersuite + 'static {
@@ -512,28 +512,14 @@ impl<C: FrostSuite> FrostDkg<C> {
 
     fn check_echoes(&self) -> Result<(), SessionError> {
         let mine = self.echo()?;
-        for (from_id, (_, echo)) in &self.round2 {
-            let from = *self.ids.get(from_id).ok_or(Bug("unknown sender id"))?;
-            if echo.len() != mine.len() {
-                return Err(
-                    Abort::blaming(from, AbortReason::MalformedMessage { round: ROUND_2 }).into(),
-                );
-            }
-            for (k, (theirs, ours)) in echo.iter().zip(&mine).enumerate() {
-                if theirs != ours {
-                    let dealer = PartyIndex::unchecked(u16::try_from(k).map_err(|_| Bug("index"))?);
-                    return Err(Abort::blaming(
-                        dealer,
-                        AbortReason::Equivocation {
-                            round: ROUND_1,
-                            reported_by: from,
-                        },
-                    )
-                    .into());
-                }
-            }
+        let mut echoes = Vec::with_capacity(self.round2.len());
+        for (id, (_, echo)) in &self.round2 {
+            echoes.push((
+                *self.ids.get(id).ok_or(Bug("unknown sender id"))?,
+                echo.as_slice(),
+            ));
         }
-        Ok(())
+        check_echoes(&mine, &self.members, echoes, ROUND_1, ROUND_2)
     }
 
     /// The library's refresh reports a bad sub-share without naming its dealer; find the
@@ -754,29 +740,14 @@ impl<C: FrostSuite> FrostSign<C> {
         if let Some(package) = &self.signing_package {
             if self.shares.len() == t {
                 let mine = self.echo()?;
+                let mut echoes = Vec::with_capacity(self.shares.len());
                 for (id, (_, echo)) in &self.shares {
-                    let from = *self.ids.get(id).ok_or(Bug("unknown signer id"))?;
-                    if echo.len() != mine.len() {
-                        return Err(Abort::blaming(
-                            from,
-                            AbortReason::MalformedMessage { round: ROUND_2 },
-                        )
-                        .into());
-                    }
-                    for (k, (theirs, ours)) in echo.iter().zip(&mine).enumerate() {
-                        if theirs != ours {
-                            let dealer = *self.signers.get(k).ok_or(Bug("echo index"))?;
-                            return Err(Abort::blaming(
-                                dealer,
-                                AbortReason::Equivocation {
-                                    round: ROUND_1,
-                                    reported_by: from,
-                                },
-                            )
-                            .into());
-                        }
-                    }
+                    echoes.push((
+                        *self.ids.get(id).ok_or(Bug("unknown signer id"))?,
+                        echo.as_slice(),
+                    ));
                 }
+                check_echoes(&mine, &self.signers, echoes, ROUND_1, ROUND_2)?;
                 let shares: BTreeMap<_, _> =
                     self.shares.iter().map(|(id, (s, _))| (*id, *s)).collect();
                 let signature = frost_core::aggregate(package, &shares, &self.public_key_package)

@@ -90,6 +90,26 @@ fn assert_blamed<O>(
     }
 }
 
+/// Flips the lowest bit of a serialized scalar: still a valid scalar, now a wrong one.
+fn flip_low_bit<C: FrostSuite>(bytes: &mut [u8]) {
+    let k = if C::SCALAR_LITTLE_ENDIAN {
+        0
+    } else {
+        bytes.len() - 1
+    };
+    bytes[k] ^= 1;
+}
+
+/// A DKG or refresh round-2 payload whose sub-share is well-formed but wrong.
+fn with_wrong_sub_share<C: FrostSuite>(payload: &[u8]) -> Vec<u8> {
+    let mut msg: DkgRound2<C> = decode_payload(payload).unwrap();
+    let mut bytes = msg.package.signing_share().serialize();
+    flip_low_bit::<C>(&mut bytes);
+    let share = frost_core::keys::SigningShare::<C>::deserialize(&bytes).unwrap();
+    msg.package = frost_core::keys::dkg::round2::Package::new(share);
+    encode_payload(&msg).unwrap()
+}
+
 fn garbage_in_dkg_is_blamed<C: FrostSuite>() {
     let mut s = dkg_sessions::<C>(SessionId::random(), params(2, 3));
     let r = run_local(&mut s, |mut m: Message, _| {
@@ -150,18 +170,8 @@ fn inconsistent_sub_share_is_blamed_on_its_dealer<C: FrostSuite>() {
     let mut s = dkg_sessions::<C>(SessionId::random(), params(2, 3));
     let r = run_local(&mut s, |mut m: Message, to| {
         if m.sender == p(1) && to == p(2) && m.round == 2 {
-            let mut msg: DkgRound2<C> = decode_payload(&m.payload).unwrap();
             // A well-formed scalar that does not match party 1's commitments.
-            let mut bytes = msg.package.signing_share().serialize();
-            let k = if C::SCALAR_LITTLE_ENDIAN {
-                0
-            } else {
-                bytes.len() - 1
-            };
-            bytes[k] ^= 1;
-            let share = frost_core::keys::SigningShare::<C>::deserialize(&bytes).unwrap();
-            msg.package = frost_core::keys::dkg::round2::Package::new(share);
-            m.payload = encode_payload(&msg).unwrap();
+            m.payload = with_wrong_sub_share::<C>(&m.payload);
         }
         vec![m]
     });
@@ -203,12 +213,7 @@ fn wrong_signature_share_is_blamed<C: FrostSuite>() {
         if m.sender == p(2) && m.round == 2 {
             let mut msg: SignRound2<C> = decode_payload(&m.payload).unwrap();
             let mut bytes = msg.share.serialize();
-            let k = if C::SCALAR_LITTLE_ENDIAN {
-                0
-            } else {
-                bytes.len() - 1
-            };
-            bytes[k] ^= 1;
+            flip_low_bit::<C>(&mut bytes);
             msg.share = frost_core::round2::SignatureShare::<C>::deserialize(&bytes).unwrap();
             m.payload = encode_payload(&msg).unwrap();
         }
@@ -321,6 +326,38 @@ fn a_removed_party_share_no_longer_combines<C: FrostSuite>() {
     .is_err());
 }
 
+fn equivocation_in_a_reshared_group_blames_the_right_party<C: FrostSuite>() {
+    // After removing party 1 the members are 0, 2, 3: echo positions are not party indices.
+    let old = frost_keygen::<C>(2, 4);
+    let members = [p(0), p(2), p(3)];
+    let (_, other) = frost_core::keys::refresh::refresh_dkg_part1::<C, _>(
+        crate::frost::identifier::<C>(p(2)).unwrap(),
+        3,
+        2,
+        rand_core::OsRng,
+    )
+    .unwrap();
+    let sid = SessionId::random();
+    let mut s: Vec<BoxedSession<FrostShare<C>>> = [&old[0], &old[2], &old[3]]
+        .iter()
+        .map(|o| {
+            Box::new(FrostDkg::<C>::reshare_without(sid, o, &members).unwrap()) as BoxedSession<_>
+        })
+        .collect();
+    let r = run_local(&mut s, |mut m: Message, to| {
+        if m.sender == p(2) && to == p(3) && m.round == 1 {
+            let mut msg: DkgRound1<C> = decode_payload(&m.payload).unwrap();
+            msg.package = other.clone();
+            m.payload = encode_payload(&msg).unwrap();
+        }
+        vec![m]
+    });
+    // Results are in member order: party 3 is at position 2.
+    assert_blamed(&r, &[2], 2, |r| {
+        matches!(r, AbortReason::Equivocation { round: 1, .. })
+    });
+}
+
 fn cheating_refresh_dealer_is_blamed<C: FrostSuite>() {
     let old = frost_keygen::<C>(2, 3);
     let sid = SessionId::random();
@@ -330,17 +367,7 @@ fn cheating_refresh_dealer_is_blamed<C: FrostSuite>() {
         .collect();
     let r = run_local(&mut s, |mut m: Message, to| {
         if m.sender == p(0) && to == p(1) && m.round == 2 {
-            let mut msg: DkgRound2<C> = decode_payload(&m.payload).unwrap();
-            let mut bytes = msg.package.signing_share().serialize();
-            let k = if C::SCALAR_LITTLE_ENDIAN {
-                0
-            } else {
-                bytes.len() - 1
-            };
-            bytes[k] ^= 1;
-            let share = frost_core::keys::SigningShare::<C>::deserialize(&bytes).unwrap();
-            msg.package = frost_core::keys::dkg::round2::Package::new(share);
-            m.payload = encode_payload(&msg).unwrap();
+            m.payload = with_wrong_sub_share::<C>(&m.payload);
         }
         vec![m]
     });
@@ -362,6 +389,7 @@ for_both_suites!(
     wrong_signature_share_is_blamed,
     refreshed_shares_do_not_mix_with_old_ones,
     a_removed_party_share_no_longer_combines,
+    equivocation_in_a_reshared_group_blames_the_right_party,
     cheating_refresh_dealer_is_blamed,
 );
 

@@ -184,6 +184,39 @@ fn recipients(m: &Message, parties: &[PartyIndex]) -> Vec<PartyIndex> {
         .collect()
 }
 
+/// The echo check of a broadcast round: every peer reports, in its next message, a digest
+/// of each party's broadcast as it received it. `order[k]` is the party whose broadcast the
+/// `k`-th digest covers. An echo of the wrong length is the reporter's fault; a digest that
+/// differs from ours means that party sent different broadcasts to different peers.
+pub(crate) fn check_echoes<'a>(
+    mine: &[[u8; 32]],
+    order: &[PartyIndex],
+    echoes: impl IntoIterator<Item = (PartyIndex, &'a [[u8; 32]])>,
+    broadcast_round: u16,
+    echo_round: u16,
+) -> Result<(), SessionError> {
+    for (from, echo) in echoes {
+        if echo.len() != mine.len() {
+            return Err(
+                Abort::blaming(from, AbortReason::MalformedMessage { round: echo_round }).into(),
+            );
+        }
+        for ((theirs, ours), dealer) in echo.iter().zip(mine).zip(order) {
+            if theirs != ours {
+                return Err(Abort::blaming(
+                    *dealer,
+                    AbortReason::Equivocation {
+                        round: broadcast_round,
+                        reported_by: from,
+                    },
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs sessions of all parties in one process, routing every message to its recipients,
 /// until all have finished. Used by tests and benchmarks that need the sessions themselves.
 ///

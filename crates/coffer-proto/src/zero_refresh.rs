@@ -25,7 +25,7 @@ use sha2::Digest;
 use crate::error::{Abort, AbortReason, Bug, SessionError};
 use crate::ids::{PartyIndex, SessionId};
 use crate::message::{decode_payload, encode_payload, Message};
-use crate::session::Inbox;
+use crate::session::{check_echoes, Inbox};
 
 /// First round number used by this protocol inside a joined session.
 pub(crate) const ROUND_COMMIT: u16 = 1;
@@ -197,32 +197,18 @@ impl<E: Curve> ZeroRefresh<E> {
     }
 
     fn finish_refresh(&mut self) -> Result<DirtyCoreKeyShare<E>, SessionError> {
-        let my_echo = self.echo();
         // Every peer must have seen the same round-1 broadcasts as we did.
-        for (from, msg) in &self.shares {
-            if msg.echo.len() != my_echo.len() {
-                return Err(Abort::blaming(
-                    *from,
-                    AbortReason::MalformedMessage { round: ROUND_SHARE },
-                )
-                .into());
-            }
-            for (dealer, (theirs, ours)) in msg.echo.iter().zip(&my_echo).enumerate() {
-                if theirs != ours {
-                    let dealer = PartyIndex::unchecked(
-                        u16::try_from(dealer).map_err(|_| Bug("index overflow"))?,
-                    );
-                    return Err(Abort::blaming(
-                        dealer,
-                        AbortReason::Equivocation {
-                            round: ROUND_COMMIT,
-                            reported_by: *from,
-                        },
-                    )
-                    .into());
-                }
-            }
-        }
+        let echoes = self
+            .shares
+            .iter()
+            .map(|(from, msg)| (*from, msg.echo.as_slice()));
+        check_echoes(
+            &self.echo(),
+            self.inbox.participants(),
+            echoes,
+            ROUND_COMMIT,
+            ROUND_SHARE,
+        )?;
         let my_x: Scalar<E> = *self.points[usize::from(self.me.get())];
         // Feldman check of every sub-share against its dealer's commitments.
         let mut delta = eval_zero_poly(&self.own_poly, &my_x);
