@@ -15,6 +15,8 @@ use crate::{emit, hexarg, Failure};
 
 #[derive(Subcommand)]
 pub(crate) enum CeremonyCommand {
+    /// Runs keygen, sign and verify for all three schemes offline, in a temporary directory.
+    Demo(crate::offline_demo::DemoArgs),
     /// Generates a key by DKG and writes one encrypted share file per party.
     Keygen(KeygenArgs),
     /// Signs a message with at least t shares of one key.
@@ -98,6 +100,7 @@ pub(crate) struct VerifyArgs {
 
 pub(crate) fn run(cmd: CeremonyCommand) -> Result<(), Failure> {
     match cmd {
+        CeremonyCommand::Demo(a) => crate::offline_demo::run(a),
         CeremonyCommand::Keygen(a) => {
             let scheme: Scheme = a.scheme.parse()?;
             let params = GroupParams::new(a.threshold, a.parties)?;

@@ -1,36 +1,29 @@
-//! `coffer demo`: the README's first command. For each scheme it runs the offline ceremony
-//! through the same code as `coffer ceremony`: DKG into encrypted share files, signing from
-//! those files (at the root and at a derived child key), and verification by an independent
-//! implementation. Prints one JSON object with the results.
+//! `coffer demo`: the README's first command. Starts an ephemeral cluster (a server and
+//! three signer processes, as `coffer dev` does, in a temporary directory), creates a key per
+//! scheme by DKG across the three signers, signs with two of them at the root and at a
+//! derived child key, and checks every signature with the same independent verifiers as
+//! `coffer ceremony verify`. Prints one JSON object; stops the cluster and removes the
+//! directory.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use coffer_proto::share_file::Passphrase;
-use coffer_proto::{verify, DerivationPath, GroupParams, Scheme};
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::ceremony_cmd::{keygen, load_shares, sign, signature_json};
+use coffer_proto::{verify, Scheme};
+
+use crate::client::{read_credential, ApiClient};
 use crate::{emit, Failure};
 
 #[derive(Args)]
 pub(crate) struct DemoArgs {
-    /// Keep the share files in this directory (default: a temporary directory, removed).
+    /// Keep the cluster's data in this directory (default: a temporary directory, removed).
     #[arg(long)]
     dir: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
-    let pass = match Passphrase::from_env() {
-        Ok(p) => p,
-        Err(_) => {
-            let mut bytes = [0u8; 16];
-            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-            eprintln!("COFFER_PASSPHRASE is not set: the demo encrypts its shares under a random passphrase");
-            Passphrase::new(hex::encode(bytes))?
-        }
-    };
     let (dir, temporary) = match args.dir {
         Some(d) => (d, false),
         None => {
@@ -42,56 +35,79 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
             )
         }
     };
-    let result = run_in(&dir, &pass);
+    let result = demo_in(&dir);
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
     }
     emit(&result?)
 }
 
-fn run_in(dir: &std::path::Path, pass: &Passphrase) -> Result<serde_json::Value, Failure> {
-    let params = GroupParams::new(2, 3)?;
-    let child: DerivationPath = "m/0/7".parse()?;
+fn demo_in(dir: &std::path::Path) -> Result<Value, Failure> {
+    eprintln!(
+        "starting a cluster: a server and 3 signer processes in {}",
+        dir.display()
+    );
+    crate::dev::setup(dir, 3)?;
+    let listen = "127.0.0.1:0"
+        .parse()
+        .map_err(|_| Failure("address".into()))?;
+    let cluster = crate::dev::start(dir, listen, 2, 60)?;
+    let admin = cluster
+        .info
+        .admin_keys
+        .first()
+        .ok_or_else(|| Failure("no admin credential".into()))?;
+    let client = ApiClient::new(&cluster.info.api_url, read_credential(admin)?);
+    let text = b"coffer demo: a key no one holds";
     let mut results = Vec::new();
-    for scheme in Scheme::ALL {
-        eprintln!("== {scheme}: 2-of-3 key generation, signing, verification");
+    for scheme in [
+        Scheme::Ed25519,
+        Scheme::SchnorrBip340,
+        Scheme::EcdsaSecp256k1,
+    ] {
         let started = std::time::Instant::now();
-        let key = keygen(scheme, params, &dir.join(scheme.name()), pass)?;
-        let paths: Vec<PathBuf> = key["shares"]
-            .as_array()
-            .ok_or_else(|| Failure("keygen printed no share paths".into()))?
-            .iter()
-            .filter_map(|p| p.as_str().map(PathBuf::from))
-            .collect();
-        let text = format!("coffer demo: {scheme}");
-        let message: Vec<u8> = match scheme.message_len() {
-            Some(_) => sha2::Sha256::digest(text.as_bytes()).to_vec(),
-            None => text.into_bytes(),
+        eprintln!("{}: key generation across 3 signers", scheme.name());
+        let key = crate::key_cmd::create(&client, scheme.name(), Some(2))?;
+        let key_id = key["key_id"].as_str().unwrap_or_default().to_string();
+        let message: Vec<u8> = match scheme {
+            Scheme::Ed25519 => text.to_vec(),
+            _ => sha2::Sha256::digest(text).to_vec(),
         };
-        // Sign with parties 2 and 3 (any t of the n can), at the root and at m/0/7.
-        let shares = load_shares(&paths[1..], pass)?;
         let mut signatures = Vec::new();
-        for path in [DerivationPath::root(), child.clone()] {
-            let sig = sign(&shares, &message, &path)?;
-            let valid = verify::verify(scheme, &sig.public_key, &message, &sig.bytes)?;
-            if !valid {
+        for path in ["m", "m/0/7"] {
+            let sig = crate::key_cmd::sign(&client, &key_id, &hex::encode(&message), Some(path))?;
+            let public_key = hex::decode(sig["public_key"].as_str().unwrap_or_default())?;
+            let signature = hex::decode(sig["signature"].as_str().unwrap_or_default())?;
+            if !verify::verify(scheme, &public_key, &message, &signature)? {
                 return Err(Failure(format!(
-                    "{scheme} signature at {path} did not verify"
+                    "{} signature at {path} does not verify",
+                    scheme.name()
                 )));
             }
-            let mut out = signature_json(&sig, &message);
-            out["path"] = json!(path.to_string());
-            out["valid"] = json!(valid);
-            signatures.push(out);
+            signatures.push(json!({
+                "path": path,
+                "public_key": sig["public_key"],
+                "signature": sig["signature"],
+                "signers": sig["signers"],
+                "verified": true,
+            }));
         }
-        eprintln!("   ok in {:.1} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "{}: done in {:.1} s",
+            scheme.name(),
+            started.elapsed().as_secs_f64()
+        );
         results.push(json!({
             "scheme": scheme.name(),
+            "key_id": key_id,
             "public_key": key["public_key"],
-            "threshold": 2,
-            "parties": 3,
+            "threshold": key["threshold"],
+            "parties": key["parties"],
+            "message": hex::encode(&message),
             "signatures": signatures,
+            "seconds": started.elapsed().as_secs_f64(),
         }));
     }
-    Ok(json!({ "demo": "offline-ceremony", "results": results }))
+    drop(cluster);
+    Ok(json!({ "cluster": { "signers": 3, "threshold": 2 }, "keys": results }))
 }

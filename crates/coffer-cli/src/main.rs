@@ -6,8 +6,14 @@
 
 mod bench_cmd;
 mod ceremony_cmd;
+mod client;
 mod demo;
+mod dev;
 mod hexarg;
+mod key_cmd;
+mod logging;
+mod node_cmd;
+mod offline_demo;
 
 use std::process::ExitCode;
 
@@ -26,8 +32,20 @@ enum Command {
     /// Offline ceremonies: every party in this process (development, rehearsal and tests).
     #[command(subcommand)]
     Ceremony(ceremony_cmd::CeremonyCommand),
-    /// Runs keygen, sign and verify for all three schemes in a temporary directory.
+    /// Runs the whole path once on an ephemeral cluster (a server and three signer
+    /// processes): a key per scheme by DKG, signatures by two signers, independent checks.
     Demo(demo::DemoArgs),
+    /// A local cluster for development: a server on SQLite and N signer processes.
+    Dev(dev::DevArgs),
+    /// Keys across the signers (dev mode: before the custody API).
+    #[command(subcommand)]
+    Key(key_cmd::KeyCommand),
+    /// A signer node: identity, enrolment, daemon.
+    #[command(subcommand)]
+    Signer(node_cmd::SignerCommand),
+    /// The server: relay, sessions, API.
+    #[command(subcommand)]
+    Server(node_cmd::ServerCommand),
     /// Measures every protocol through the raw libraries and through Coffer, in one run.
     Bench(bench_cmd::BenchArgs),
     /// Prints the build's version and security-relevant build features.
@@ -80,6 +98,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ceremony(c) => ceremony_cmd::run(c),
         Command::Demo(args) => demo::run(args),
+        Command::Dev(args) => dev::run(args),
+        Command::Key(c) => key_cmd::run(c),
+        Command::Signer(c) => node_cmd::signer(c),
+        Command::Server(c) => node_cmd::server(c),
         Command::Bench(args) => bench_cmd::run(args),
         Command::Version => emit(&serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),

@@ -247,7 +247,7 @@ fn ed25519_keygen_sign_derive_refresh_verify() {
 
 #[test]
 fn demo_runs_all_three_schemes() {
-    let out = coffer(&["demo"], None).json();
+    let out = coffer(&["ceremony", "demo"], None).json();
     let results = out["results"].as_array().unwrap();
     assert_eq!(results.len(), 3);
     for r in results {

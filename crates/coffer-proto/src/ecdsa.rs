@@ -446,6 +446,21 @@ impl EcdsaPresignature {
 }
 
 impl PresignaturePublic {
+    /// The signers that made the presignature (all must issue partials).
+    pub fn signers(&self) -> &[PartyIndex] {
+        &self.signers
+    }
+
+    /// The child public key the signature will verify under (33 bytes, compressed).
+    pub fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
+
+    /// The derivation path.
+    pub fn path(&self) -> &DerivationPath {
+        &self.path
+    }
+
     /// Combines all signers' partials into a signature, verified against the child key;
     /// a partial that fails its commitment check aborts the run and is blamed.
     pub fn combine(

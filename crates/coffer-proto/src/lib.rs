@@ -27,6 +27,7 @@ pub mod ids;
 mod join;
 pub mod message;
 pub mod path;
+pub mod presigned;
 pub mod primes;
 pub mod protocol;
 mod rb;

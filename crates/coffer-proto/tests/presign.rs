@@ -83,3 +83,47 @@ fn a_wrong_partial_signature_is_blamed_on_its_issuer() {
         other => panic!("expected an abort, got {other:?}"),
     }
 }
+
+/// The network form: the one-round session (`presigned::start`) under the run driver.
+#[test]
+fn the_one_round_session_signs_and_blames_a_partial_over_another_message() {
+    let shares = keygen(Scheme::EcdsaSecp256k1, 2, 3);
+    let signers = [shares[0].clone(), shares[2].clone()];
+    let parties: Vec<PartyIndex> = signers.iter().map(|s| s.party()).collect();
+    let path: DerivationPath = "m/0/5".parse().unwrap();
+    let text = b"pay 1 BTC".to_vec();
+    let digest: [u8; 32] = sha2::Sha256::digest(&text).into();
+
+    let session = SessionId::random();
+    let mut online: Vec<_> = presign(&signers, &path)
+        .into_iter()
+        .zip(&parties)
+        .map(|(p, me)| coffer_proto::presigned::start(session, *me, p, text.clone()).unwrap())
+        .collect();
+    for r in run_local(&mut online, |m, _| vec![m]) {
+        let sig = r.unwrap();
+        assert_eq!(sig.public_key, signers[0].public_key(&path).unwrap());
+        assert!(
+            verify::verify(Scheme::EcdsaSecp256k1, &sig.public_key, &digest, &sig.bytes).unwrap()
+        );
+    }
+
+    // The second signer issues its partial over another message: protocol-valid, wrong value.
+    let mut presigs = presign(&signers, &path);
+    let cheat = presigs.pop().unwrap();
+    let honest = presigs.pop().unwrap();
+    let session = SessionId::random();
+    let mut online = vec![
+        coffer_proto::presigned::start(session, parties[0], honest, text.clone()).unwrap(),
+        coffer_proto::presigned::start(session, parties[1], cheat, b"pay 100 BTC".to_vec())
+            .unwrap(),
+    ];
+    let results = run_local(&mut online, |m, _| vec![m]);
+    match &results[0] {
+        Err(SessionError::Aborted(a)) => {
+            assert_eq!(a.culprits, vec![parties[1]]);
+            assert_eq!(a.reason, AbortReason::InvalidSignatureShare);
+        }
+        other => panic!("expected an abort blaming the cheat, got {other:?}"),
+    }
+}

@@ -1,0 +1,424 @@
+//! The signer network with real processes: `coffer dev` starts a server and three signer
+//! daemons; keys are made by DKG across them and signed by two of them, over TLS and
+//! end-to-end envelopes; signatures are checked by independent verifiers (libsecp256k1,
+//! ed25519-dalek). Then the faults: killed and restarted signers, a restarted server, a relay
+//! that drops, duplicates, reorders or alters envelopes, an unknown identity.
+//!
+//! These tests build on the test binary, which carries the public test primes
+//! (`COFFER_INSECURE_TEST_PRIMES=1`) and the relay fault switch (`COFFER_TEST_RELAY_FAULT`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::Digest;
+
+fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_coffer")
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let mut b = [0u8; 6];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    std::env::temp_dir().join(format!("coffer-cluster-{tag}-{}", hex::encode(b)))
+}
+
+/// A `coffer dev` cluster; killed (with its children) on drop.
+struct Dev {
+    child: Child,
+    dir: PathBuf,
+    extra: Vec<Child>,
+}
+
+impl Dev {
+    fn start(tag: &str, env: &[(&str, &str)], extra_args: &[&str]) -> Dev {
+        Self::start_in(temp_dir(tag), env, extra_args)
+    }
+
+    fn start_in(dir: PathBuf, env: &[(&str, &str)], extra_args: &[&str]) -> Dev {
+        let mut cmd = Command::new(exe());
+        cmd.args([
+            "dev",
+            "--data",
+            dir.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra_args)
+        .env("COFFER_INSECURE_TEST_PRIMES", "1")
+        .env("COFFER_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines.next().expect("coffer dev printed nothing").unwrap();
+        assert!(line.starts_with("coffer dev ready: http://"), "{line}");
+        Dev {
+            child,
+            dir,
+            extra: vec![],
+        }
+    }
+
+    fn info(&self) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("dev.json")).unwrap()).unwrap()
+    }
+
+    /// Runs `coffer key ...` against this cluster: Ok(JSON) or Err(last stderr line).
+    fn key(&self, args: &[&str]) -> Result<Value, String> {
+        let out = Command::new(exe())
+            .arg("key")
+            .args(args)
+            .args(["--dev", self.dir.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        if out.status.success() {
+            Ok(serde_json::from_slice(&out.stdout).unwrap())
+        } else {
+            assert!(out.stdout.is_empty());
+            Err(stderr.lines().last().unwrap_or_default().to_string())
+        }
+    }
+
+    fn pid_of(&self, name: &str) -> u32 {
+        let info = self.info();
+        if name == "server" {
+            return info["server"]["pid"].as_u64().unwrap() as u32;
+        }
+        info["signers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["pid"]
+            .as_u64()
+            .unwrap() as u32
+    }
+
+    fn kill(&self, name: &str) {
+        let pid = self.pid_of(name);
+        let ok = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    /// Restarts a process the way `coffer dev` started it (same arguments).
+    fn restart(&mut self, name: &str) {
+        let info = self.info();
+        let entry = if name == "server" {
+            info["server"].clone()
+        } else {
+            info["signers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["name"] == name)
+                .unwrap()
+                .clone()
+        };
+        let argv: Vec<String> = entry["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("logs").join(format!("{name}.log")))
+            .unwrap();
+        let child = Command::new(exe())
+            .args(&argv)
+            .env("COFFER_INSECURE_TEST_PRIMES", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.extra.push(child);
+    }
+
+    fn wait_connected(&self, n: usize) {
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(v) = self.key(&["signers"]) {
+                let c = v["signers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|s| s["connected"] == true)
+                    .count();
+                if c == n {
+                    return;
+                }
+            }
+            assert!(Instant::now() < until, "signers did not reconnect");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        for c in self.extra.iter_mut().chain([&mut self.child]) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("cluster data and logs kept in {}", self.dir.display());
+            for entry in std::fs::read_dir(self.dir.join("logs"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                eprintln!("--- {} (last lines)", entry.path().display());
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+    }
+}
+
+fn message_for(scheme: &str, text: &[u8]) -> Vec<u8> {
+    match scheme {
+        "ed25519" => text.to_vec(),
+        _ => sha2::Sha256::digest(text).to_vec(),
+    }
+}
+
+/// Checks a signature with an implementation independent of Coffer's own code paths.
+fn independently_valid(scheme: &str, public_key: &str, message: &[u8], signature: &str) -> bool {
+    let pk = hex::decode(public_key).unwrap();
+    let sig = hex::decode(signature).unwrap();
+    match scheme {
+        "ecdsa-secp256k1" => {
+            let secp = secp256k1::Secp256k1::verification_only();
+            let pk = secp256k1::PublicKey::from_slice(&pk).unwrap();
+            let sig = secp256k1::ecdsa::Signature::from_compact(&sig).unwrap();
+            let msg = secp256k1::Message::from_digest_slice(message).unwrap();
+            secp.verify_ecdsa(&msg, &sig, &pk).is_ok()
+        }
+        "schnorr-bip340" => {
+            let secp = secp256k1::Secp256k1::verification_only();
+            let pk = secp256k1::XOnlyPublicKey::from_slice(&pk).unwrap();
+            let sig = secp256k1::schnorr::Signature::from_slice(&sig).unwrap();
+            let msg = secp256k1::Message::from_digest_slice(message).unwrap();
+            secp.verify_schnorr(&sig, &msg, &pk).is_ok()
+        }
+        "ed25519" => {
+            let pk = ed25519_dalek::VerifyingKey::from_bytes(&pk.try_into().unwrap()).unwrap();
+            let sig = ed25519_dalek::Signature::from_slice(&sig).unwrap();
+            pk.verify_strict(message, &sig).is_ok()
+        }
+        other => panic!("unknown scheme {other}"),
+    }
+}
+
+fn sign_and_check(dev: &Dev, key: &Value, path: &str, text: &[u8]) -> Value {
+    let scheme = key["scheme"].as_str().unwrap();
+    let message = message_for(scheme, text);
+    let sig = dev
+        .key(&[
+            "sign",
+            "--key",
+            key["key_id"].as_str().unwrap(),
+            "--message",
+            &hex::encode(&message),
+            "--path",
+            path,
+        ])
+        .unwrap_or_else(|e| panic!("{scheme} signing at {path} failed: {e}"));
+    assert_eq!(sig["signers"].as_array().unwrap().len(), 2, "{sig}");
+    assert!(
+        independently_valid(
+            scheme,
+            sig["public_key"].as_str().unwrap(),
+            &message,
+            sig["signature"].as_str().unwrap()
+        ),
+        "{scheme} signature at {path} rejected by the independent verifier"
+    );
+    if path == "m" {
+        assert_eq!(sig["public_key"], key["public_key"]);
+    } else {
+        assert_ne!(sig["public_key"], key["public_key"]);
+    }
+    sig
+}
+
+#[test]
+fn three_signer_processes_make_keys_and_two_sign_for_every_scheme() {
+    let dev = Dev::start("all", &[], &[]);
+    for scheme in ["ed25519", "schnorr-bip340", "ecdsa-secp256k1"] {
+        let key = dev.key(&["create", "--scheme", scheme]).unwrap();
+        assert_eq!(key["scheme"], scheme);
+        assert_eq!(key["parties"], 3);
+        assert_eq!(key["threshold"], 2);
+        sign_and_check(&dev, &key, "m", b"root");
+        sign_and_check(&dev, &key, "m/0/7", b"child");
+        // Refresh: new epoch, same key; signing still works.
+        let refreshed = dev
+            .key(&["refresh", "--key", key["key_id"].as_str().unwrap()])
+            .unwrap();
+        assert_eq!(refreshed["public_key"], key["public_key"]);
+        assert_eq!(refreshed["epoch"], 1);
+        sign_and_check(&dev, &key, "m/1/2", b"after refresh");
+    }
+    // Bad input gets a clear error.
+    let err = dev.key(&["create", "--scheme", "rsa"]).unwrap_err();
+    assert!(err.contains("unknown scheme"), "{err}");
+    let err = dev
+        .key(&["sign", "--key", "k-0000", "--message", "00"])
+        .unwrap_err();
+    assert!(err.contains("no key"), "{err}");
+}
+
+#[test]
+fn faults_with_real_processes() {
+    let mut dev = Dev::start("faults", &[], &["--session-timeout", "8"]);
+    let key = dev.key(&["create", "--scheme", "ed25519"]).unwrap();
+
+    // Kill one of three signers: 2-of-3 still signs.
+    dev.kill("signer-3");
+    dev.wait_connected(2);
+    sign_and_check(&dev, &key, "m/0/1", b"with signer-3 down");
+
+    // Key generation needs every signer: a clear error naming the missing one.
+    let err = dev.key(&["create", "--scheme", "ed25519"]).unwrap_err();
+    assert!(err.contains("signer-3"), "{err}");
+
+    // Restart it: it resumes with its shares. Kill signer-1 so signer-3's share is needed.
+    dev.restart("signer-3");
+    dev.wait_connected(3);
+    dev.kill("signer-1");
+    dev.wait_connected(2);
+    let sig = sign_and_check(&dev, &key, "m/0/2", b"signer-3 is back");
+    assert!(sig["signers"].to_string().contains("signer-3"));
+    dev.restart("signer-1");
+    dev.wait_connected(3);
+
+    // Kill a signer during DKG (ECDSA key generation takes seconds): a clean abort naming it.
+    let dir = dev.dir.clone();
+    let creating = std::thread::spawn(move || {
+        Command::new(exe())
+            .args([
+                "key",
+                "create",
+                "--scheme",
+                "ecdsa-secp256k1",
+                "--dev",
+                dir.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    dev.kill("signer-2");
+    let out = creating.join().unwrap();
+    assert!(
+        !out.status.success(),
+        "key generation survived a killed signer"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("signer-2"),
+        "the abort must name the killed signer: {err}"
+    );
+    dev.restart("signer-2");
+    dev.wait_connected(3);
+    let ecdsa = dev.key(&["create", "--scheme", "ecdsa-secp256k1"]).unwrap();
+    sign_and_check(&dev, &ecdsa, "m", b"retry after a killed signer");
+
+    // Restart the server: signers reconnect on their own, keys are still there.
+    dev.kill("server");
+    assert!(dev.key(&["list"]).is_err());
+    dev.restart("server");
+    dev.wait_connected(3);
+    let keys = dev.key(&["list"]).unwrap();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
+    sign_and_check(&dev, &key, "m", b"after a server restart");
+    sign_and_check(&dev, &ecdsa, "m/3", b"after a server restart");
+    drop(dev);
+}
+
+/// A relay that misbehaves can make a session fail, never produce a wrong signature.
+#[test]
+fn a_misbehaving_relay_causes_aborts_never_wrong_signatures() {
+    for fault in ["duplicate", "reorder", "drop", "alter"] {
+        let dev = Dev::start(
+            fault,
+            &[("COFFER_TEST_RELAY_FAULT", fault)],
+            &["--session-timeout", "5"],
+        );
+        let mut signed = 0;
+        let mut failed = Vec::new();
+        for scheme in ["ed25519", "schnorr-bip340"] {
+            let key = match dev.key(&["create", "--scheme", scheme]) {
+                Ok(k) => k,
+                Err(e) => {
+                    failed.push(e);
+                    continue;
+                }
+            };
+            for i in 0..3 {
+                let message = message_for(scheme, format!("{fault} {i}").as_bytes());
+                match dev.key(&[
+                    "sign",
+                    "--key",
+                    key["key_id"].as_str().unwrap(),
+                    "--message",
+                    &hex::encode(&message),
+                ]) {
+                    Ok(sig) => {
+                        assert!(independently_valid(
+                            scheme,
+                            sig["public_key"].as_str().unwrap(),
+                            &message,
+                            sig["signature"].as_str().unwrap()
+                        ));
+                        signed += 1;
+                    }
+                    Err(e) => failed.push(e),
+                }
+            }
+        }
+        eprintln!(
+            "relay fault {fault}: {signed} signed, {} failed: {failed:?}",
+            failed.len()
+        );
+        match fault {
+            // Duplicates are refused as replays: everything still works.
+            "duplicate" => assert!(failed.is_empty(), "{failed:?}"),
+            // Dropped or altered envelopes stall or abort sessions, with a clear message.
+            "drop" | "alter" => {
+                assert!(!failed.is_empty());
+                for e in &failed {
+                    assert!(
+                        e.contains("stalled") || e.contains("aborted"),
+                        "unclear failure: {e}"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}

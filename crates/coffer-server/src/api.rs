@@ -1,0 +1,541 @@
+//! The admin HTTP API (axum), before the custody API exists: list signers, create a key by
+//! DKG across the signers, sign a raw message with it (dev mode only), refresh its shares.
+//! Every `/v1` route needs a signed request ([`crate::auth`]). Errors are JSON
+//! `{"error":{"code","message"}}`; bodies are limited to 64 KiB.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use coffer_net::frames::{Job, Outcome, Task};
+use coffer_net::roster::Roster;
+use coffer_net::NodeKey;
+use coffer_proto::ids::{GroupParams, SessionId};
+use coffer_proto::path::DerivationPath;
+use coffer_proto::scheme::Scheme;
+
+use crate::auth::Verifier;
+use crate::coordinator::{self, name_of, JobError};
+use crate::db::{unix_now, Db, KeyRecord};
+use crate::hub::Hub;
+
+/// How long sessions may take before the coordinator gives up.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    /// Key generation and refresh of ECDSA keys (auxiliary data is seconds of CPU).
+    pub ecdsa_setup: Duration,
+    /// Everything else.
+    pub other: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            ecdsa_setup: Duration::from_secs(600),
+            other: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// Connected signers and running sessions.
+    pub hub: Hub,
+    /// Durable state.
+    pub db: Db,
+    /// The roster the server was started with.
+    pub roster: Arc<Roster>,
+    /// Request authentication.
+    pub verifier: Verifier,
+    /// Session deadlines.
+    pub deadlines: Deadlines,
+}
+
+/// An API error: HTTP status, stable code, message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> Self {
+        let (status, code) = match &e {
+            JobError::NotConnected(_) => (StatusCode::SERVICE_UNAVAILABLE, "signers_unavailable"),
+            JobError::Stalled { .. } => (StatusCode::GATEWAY_TIMEOUT, "session_stalled"),
+            JobError::Disconnected(_) => (StatusCode::BAD_GATEWAY, "signer_disconnected"),
+            JobError::Refused { .. } => (StatusCode::FORBIDDEN, "signer_refused"),
+            JobError::NotReady { .. } => (StatusCode::CONFLICT, "signers_not_ready"),
+            JobError::Aborted { .. } => (StatusCode::BAD_GATEWAY, "protocol_aborted"),
+            JobError::Inconsistent(_) => (StatusCode::INTERNAL_SERVER_ERROR, "inconsistent"),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        tracing::error!("{e}");
+        ApiError::internal("database error")
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// The router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
+        .route("/v1/signers", get(signers))
+        .route("/v1/keys", post(create_key).get(list_keys))
+        .route("/v1/keys/{id}", get(show_key))
+        .route("/v1/keys/{id}/sign", post(sign))
+        .route("/v1/keys/{id}/refresh", post(refresh))
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+fn authenticate(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<NodeKey, ApiError> {
+    state
+        .verifier
+        .check(method.as_str(), uri.path(), body, |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string()))
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+fn time_secs(t: Option<std::time::SystemTime>) -> Value {
+    t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| json!(d.as_secs()))
+        .unwrap_or(Value::Null)
+}
+
+async fn signers(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult {
+    authenticate(&s, &method, &uri, &headers, b"")?;
+    let list: Vec<Value> = s
+        .roster
+        .signers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let v = s.hub.signer(&p.node_key);
+            json!({
+                "index": i,
+                "name": p.name,
+                "node_key": p.node_key,
+                "connected": v.connected,
+                "connected_at": time_secs(v.connected_at),
+                "last_seen": time_secs(v.last_seen),
+                "primes_ready": v.status.primes_ready,
+                "primes_generating": v.status.primes_generating,
+                "keys": v.status.keys.iter().map(|k| json!({"key_id": k.key_id, "epoch": k.epoch})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "signers": list })))
+}
+
+fn key_json(roster: &Roster, k: &KeyRecord) -> Value {
+    json!({
+        "key_id": k.id,
+        "scheme": k.scheme.name(),
+        "public_key": k.public_key,
+        "threshold": k.threshold,
+        "parties": k.parties.len(),
+        "signers": k.parties.iter().map(|p| name_of(roster, p)).collect::<Vec<_>>(),
+        "epoch": k.epoch,
+        "created_at": k.created_at,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    scheme: String,
+    threshold: Option<u16>,
+}
+
+fn new_key_id() -> String {
+    let mut b = [0u8; 8];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    format!("k-{}", hex::encode(b))
+}
+
+/// Every signer must be connected and, for ECDSA, hold a set of safe primes.
+fn check_ready(s: &AppState, keys: &[NodeKey], scheme: Scheme) -> Result<(), ApiError> {
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|k| !s.hub.is_connected(k))
+        .map(|k| name_of(&s.roster, k))
+        .collect();
+    if !missing.is_empty() {
+        return Err(JobError::NotConnected(missing).into());
+    }
+    if scheme == Scheme::EcdsaSecp256k1 {
+        let waiting: Vec<String> = keys
+            .iter()
+            .filter(|k| s.hub.signer(k).status.primes_ready == 0)
+            .map(|k| name_of(&s.roster, k))
+            .collect();
+        if !waiting.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "primes_not_ready",
+                format!(
+                    "ECDSA keys need safe primes (Paillier keys) on every signer; still generating on: {} (this takes a minute or two per signer after its first start)",
+                    waiting.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn create_key(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    authenticate(&s, &method, &uri, &headers, &body)?;
+    let req: CreateKey = parse_body(&body)?;
+    let scheme: Scheme = req.scheme.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "unknown scheme {:?} (ecdsa-secp256k1, schnorr-bip340, ed25519)",
+            req.scheme
+        ))
+    })?;
+    let keys: Vec<NodeKey> = s.roster.signers.iter().map(|p| p.node_key).collect();
+    let n = u16::try_from(keys.len()).map_err(|_| ApiError::internal("roster too large"))?;
+    let t = req.threshold.unwrap_or(2);
+    GroupParams::new(t, n).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    check_ready(&s, &keys, scheme)?;
+    let key_id = new_key_id();
+    let job = Job {
+        session: SessionId::random(),
+        key_id: key_id.clone(),
+        task: Task::Keygen {
+            scheme,
+            threshold: t,
+        },
+        parties: keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (i as u16, *k))
+            .collect(),
+    };
+    let deadline = match scheme {
+        Scheme::EcdsaSecp256k1 => s.deadlines.ecdsa_setup,
+        _ => s.deadlines.other,
+    };
+    let outcomes = coordinator::run(&s.hub, &s.roster, job, deadline).await?;
+    let public_key = agreed_key(&s.roster, &outcomes)?;
+    let record = KeyRecord {
+        id: key_id,
+        scheme,
+        threshold: t,
+        parties: keys,
+        public_key,
+        epoch: 0,
+        created_at: unix_now(),
+    };
+    s.db.insert_key(&record).await?;
+    tracing::info!(
+        "key {} ({}) created across {} signers",
+        record.id,
+        scheme.name(),
+        n
+    );
+    Ok(Json(key_json(&s.roster, &record)))
+}
+
+/// Every party reported the same key and epoch.
+fn agreed_key(roster: &Roster, outcomes: &[(NodeKey, Outcome)]) -> Result<String, ApiError> {
+    let mut agreed: Option<&String> = None;
+    for (k, o) in outcomes {
+        let Outcome::KeyReady { public_key, .. } = o else {
+            return Err(
+                JobError::Inconsistent(format!("{} reported {o:?}", name_of(roster, k))).into(),
+            );
+        };
+        match agreed {
+            None => agreed = Some(public_key),
+            Some(a) if a == public_key => {}
+            Some(_) => {
+                return Err(JobError::Inconsistent(format!(
+                    "{} reports a different public key",
+                    name_of(roster, k)
+                ))
+                .into())
+            }
+        }
+    }
+    agreed
+        .cloned()
+        .ok_or_else(|| ApiError::internal("no outcome"))
+}
+
+async fn list_keys(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult {
+    authenticate(&s, &method, &uri, &headers, b"")?;
+    let keys = s.db.keys().await?;
+    Ok(Json(
+        json!({ "keys": keys.iter().map(|k| key_json(&s.roster, k)).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn load_key(s: &AppState, id: &str) -> Result<KeyRecord, ApiError> {
+    s.db.key(id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no key {id:?}")))
+}
+
+async fn show_key(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult {
+    authenticate(&s, &method, &uri, &headers, b"")?;
+    let k = load_key(&s, &id).await?;
+    let mut v = key_json(&s.roster, &k);
+    v["signatures"] = json!(s.db.signature_count(&k.id).await?);
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignRequest {
+    message: String,
+    path: Option<String>,
+}
+
+async fn sign(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    authenticate(&s, &method, &uri, &headers, &body)?;
+    if !s.roster.dev_mode {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "raw_signing_disabled",
+            "raw-message signing is allowed in dev mode only; production signing goes through vaults, policy and approvals",
+        ));
+    }
+    let req: SignRequest = parse_body(&body)?;
+    let k = load_key(&s, &id).await?;
+    let message = hex::decode(req.message.trim())
+        .map_err(|_| ApiError::bad_request("message must be hex"))?;
+    coffer_proto::verify::check_message(k.scheme, &message)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let path_text = req.path.unwrap_or_else(|| "m".into());
+    let path: DerivationPath = path_text
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
+    let connected: Vec<(u16, NodeKey)> = k
+        .parties
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| s.hub.is_connected(p))
+        .map(|(i, p)| (i as u16, *p))
+        .take(usize::from(k.threshold))
+        .collect();
+    if connected.len() < usize::from(k.threshold) {
+        return Err(JobError::NotConnected(
+            k.parties
+                .iter()
+                .filter(|p| !s.hub.is_connected(p))
+                .map(|p| name_of(&s.roster, p))
+                .collect(),
+        )
+        .into());
+    }
+    let job = Job {
+        session: SessionId::random(),
+        key_id: k.id.clone(),
+        task: Task::Sign {
+            message: message.clone(),
+            path: path.to_string(),
+        },
+        parties: connected.clone(),
+    };
+    let outcomes = coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await?;
+    let (signature, recovery_id, public_key) = agreed_signature(&s.roster, &outcomes)?;
+    // The server checks too: a signature counts when an independent verifier accepts it.
+    let sig_bytes = hex::decode(&signature).map_err(|_| ApiError::internal("signature hex"))?;
+    let pk = hex::decode(&public_key).map_err(|_| ApiError::internal("public key hex"))?;
+    if !coffer_proto::verify::verify(k.scheme, &pk, &message, &sig_bytes).unwrap_or(false) {
+        return Err(JobError::Inconsistent("the signers' signature does not verify".into()).into());
+    }
+    let signers: Vec<String> = connected
+        .iter()
+        .map(|(_, p)| name_of(&s.roster, p))
+        .collect();
+    s.db.insert_signature(
+        &k.id,
+        &path.to_string(),
+        &hex::encode(&message),
+        &signature,
+        &signers,
+    )
+    .await?;
+    let mut out = json!({
+        "key_id": k.id,
+        "scheme": k.scheme.name(),
+        "path": path.to_string(),
+        "public_key": public_key,
+        "message": hex::encode(&message),
+        "signature": signature,
+        "signers": signers,
+    });
+    if let Some(r) = recovery_id {
+        out["recovery_id"] = json!(r);
+    }
+    Ok(Json(out))
+}
+
+type AgreedSignature = (String, Option<u8>, String);
+
+fn agreed_signature(
+    roster: &Roster,
+    outcomes: &[(NodeKey, Outcome)],
+) -> Result<AgreedSignature, ApiError> {
+    let mut agreed: Option<AgreedSignature> = None;
+    for (k, o) in outcomes {
+        let Outcome::Signed {
+            signature,
+            recovery_id,
+            public_key,
+        } = o
+        else {
+            return Err(
+                JobError::Inconsistent(format!("{} reported {o:?}", name_of(roster, k))).into(),
+            );
+        };
+        let this = (signature.clone(), *recovery_id, public_key.clone());
+        match &agreed {
+            None => agreed = Some(this),
+            Some(a) if *a == this => {}
+            Some(_) => {
+                return Err(JobError::Inconsistent(format!(
+                    "{} reports a different signature",
+                    name_of(roster, k)
+                ))
+                .into())
+            }
+        }
+    }
+    agreed.ok_or_else(|| ApiError::internal("no outcome"))
+}
+
+async fn refresh(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    authenticate(&s, &method, &uri, &headers, &body)?;
+    let k = load_key(&s, &id).await?;
+    check_ready(&s, &k.parties, k.scheme)?;
+    let job = Job {
+        session: SessionId::random(),
+        key_id: k.id.clone(),
+        task: Task::Refresh,
+        parties: k
+            .parties
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as u16, *p))
+            .collect(),
+    };
+    let deadline = match k.scheme {
+        Scheme::EcdsaSecp256k1 => s.deadlines.ecdsa_setup,
+        _ => s.deadlines.other,
+    };
+    let outcomes = coordinator::run(&s.hub, &s.roster, job, deadline).await?;
+    let public_key = agreed_key(&s.roster, &outcomes)?;
+    if public_key != k.public_key {
+        return Err(JobError::Inconsistent("refresh changed the public key".into()).into());
+    }
+    let epoch = outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Outcome::KeyReady { epoch, .. } => Some(*epoch),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(k.epoch);
+    s.db.set_epoch(&k.id, epoch).await?;
+    let mut k = k;
+    k.epoch = epoch;
+    Ok(Json(key_json(&s.roster, &k)))
+}

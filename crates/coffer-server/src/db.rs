@@ -1,0 +1,207 @@
+//! The server's durable state on SQLite (the embedded default): the keys made across the
+//! signers, with their party membership, and a record of every signature. The schema is
+//! created on open; each write is one transaction, so a crash never leaves half a record.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::Row;
+
+use coffer_net::NodeKey;
+use coffer_proto::scheme::Scheme;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY,
+    scheme TEXT NOT NULL,
+    threshold INTEGER NOT NULL,
+    parties TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signatures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key_id TEXT NOT NULL REFERENCES keys(id),
+    path TEXT NOT NULL,
+    message TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    signers TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"#;
+
+/// A key made across the signers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The key id.
+    pub id: String,
+    /// The scheme.
+    pub scheme: Scheme,
+    /// Signing threshold.
+    pub threshold: u16,
+    /// Party index `i` is `parties[i]`.
+    pub parties: Vec<NodeKey>,
+    /// Group public key (hex).
+    pub public_key: String,
+    /// Current share epoch.
+    pub epoch: u64,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A database failure, with what was being done.
+#[derive(Debug, thiserror::Error)]
+#[error("database ({doing}): {source}")]
+pub struct DbError {
+    doing: &'static str,
+    #[source]
+    source: sqlx::Error,
+}
+
+fn ctx(doing: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
+    move |source| DbError { doing, source }
+}
+
+/// The server's database.
+#[derive(Clone)]
+pub struct Db {
+    pool: SqlitePool,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Db {
+    /// Opens (creating if needed) the SQLite database at `path`.
+    pub async fn open(path: &Path) -> Result<Self, DbError> {
+        let url = format!("sqlite://{}", path.display());
+        let opts = SqliteConnectOptions::from_str(&url)
+            .map_err(ctx("parsing the database path"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(ctx("opening"))?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&pool)
+            .await
+            .map_err(ctx("creating the schema"))?;
+        Ok(Db { pool })
+    }
+
+    /// Records a new key.
+    pub async fn insert_key(&self, k: &KeyRecord) -> Result<(), DbError> {
+        let parties = serde_json::to_string(&k.parties).unwrap_or_default();
+        sqlx::query("INSERT INTO keys (id, scheme, threshold, parties, public_key, epoch, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(&k.id)
+            .bind(k.scheme.name())
+            .bind(i64::from(k.threshold))
+            .bind(parties)
+            .bind(&k.public_key)
+            .bind(k.epoch as i64)
+            .bind(k.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(ctx("inserting a key"))?;
+        Ok(())
+    }
+
+    /// Sets a key's epoch after a refresh.
+    pub async fn set_epoch(&self, id: &str, epoch: u64) -> Result<(), DbError> {
+        sqlx::query("UPDATE keys SET epoch = ? WHERE id = ?")
+            .bind(epoch as i64)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(ctx("updating a key's epoch"))?;
+        Ok(())
+    }
+
+    fn key_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<KeyRecord, DbError> {
+        let bad = |what: &'static str| DbError {
+            doing: what,
+            source: sqlx::Error::Decode(what.into()),
+        };
+        let scheme: String = row.try_get("scheme").map_err(ctx("reading a key"))?;
+        let parties: String = row.try_get("parties").map_err(ctx("reading a key"))?;
+        let threshold: i64 = row.try_get("threshold").map_err(ctx("reading a key"))?;
+        let epoch: i64 = row.try_get("epoch").map_err(ctx("reading a key"))?;
+        Ok(KeyRecord {
+            id: row.try_get("id").map_err(ctx("reading a key"))?,
+            scheme: scheme
+                .parse()
+                .map_err(|_| bad("unknown scheme in keys table"))?,
+            threshold: u16::try_from(threshold).map_err(|_| bad("threshold out of range"))?,
+            parties: serde_json::from_str(&parties).map_err(|_| bad("parties column"))?,
+            public_key: row.try_get("public_key").map_err(ctx("reading a key"))?,
+            epoch: u64::try_from(epoch).map_err(|_| bad("epoch out of range"))?,
+            created_at: row.try_get("created_at").map_err(ctx("reading a key"))?,
+        })
+    }
+
+    /// One key.
+    pub async fn key(&self, id: &str) -> Result<Option<KeyRecord>, DbError> {
+        let row = sqlx::query("SELECT * FROM keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(ctx("reading a key"))?;
+        row.as_ref().map(Self::key_from_row).transpose()
+    }
+
+    /// Every key, oldest first.
+    pub async fn keys(&self) -> Result<Vec<KeyRecord>, DbError> {
+        let rows = sqlx::query("SELECT * FROM keys ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ctx("listing keys"))?;
+        rows.iter().map(Self::key_from_row).collect()
+    }
+
+    /// Records a signature.
+    pub async fn insert_signature(
+        &self,
+        key_id: &str,
+        path: &str,
+        message: &str,
+        signature: &str,
+        signers: &[String],
+    ) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO signatures (key_id, path, message, signature, signers, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(key_id)
+            .bind(path)
+            .bind(message)
+            .bind(signature)
+            .bind(serde_json::to_string(signers).unwrap_or_default())
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(ctx("recording a signature"))?;
+        Ok(())
+    }
+
+    /// How many signatures a key has made.
+    pub async fn signature_count(&self, key_id: &str) -> Result<i64, DbError> {
+        sqlx::query("SELECT COUNT(*) AS n FROM signatures WHERE key_id = ?")
+            .bind(key_id)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get("n"))
+            .map_err(ctx("counting signatures"))
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    now()
+}

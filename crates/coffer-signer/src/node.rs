@@ -1,0 +1,267 @@
+//! A signer's own state on its own disk: its identity, the roster it pinned at enrolment,
+//! and, per key, the membership it took part in (which signer holds which party index) next
+//! to its encrypted share. Every decision about a job is made against this state, never
+//! against what the server says.
+
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use serde::{Deserialize, Serialize};
+
+use coffer_net::frames::{KeyHeld, SignerStatus};
+use coffer_net::roster::{Roster, SignedRoster};
+use coffer_net::{Identity, NodeKey, PublicIdentity};
+use coffer_proto::scheme::Scheme;
+use coffer_proto::share::KeyShare;
+
+use crate::keysource::KeySource;
+use crate::store::{ShareStore, StoreError};
+
+const IDENTITY_BLOB: &str = "identity";
+const ROSTER_BLOB: &str = "roster";
+
+/// What a signer remembers about a key besides its share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyMeta {
+    /// The key id.
+    pub key_id: String,
+    /// The scheme.
+    pub scheme: Scheme,
+    /// Signing threshold.
+    pub threshold: u16,
+    /// Party index `i` is held by `parties[i]`.
+    pub parties: Vec<NodeKey>,
+    /// Group public key (hex).
+    pub public_key: String,
+}
+
+/// Why the signer's state could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The share store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The data directory holds no identity (run `coffer signer init`).
+    #[error("{0}: no signer identity here (run `coffer signer init --data DIR` first)")]
+    NotInitialized(PathBuf),
+    /// The signer has not pinned a roster yet (run `coffer signer enrol`).
+    #[error("this signer is not enrolled (run `coffer signer enrol --data DIR --roster FILE`)")]
+    NotEnrolled,
+    /// A roster was refused.
+    #[error("roster refused: {0}")]
+    Roster(String),
+    /// Stored data does not decode.
+    #[error("stored {what} is corrupt")]
+    Corrupt {
+        /// Which item.
+        what: &'static str,
+    },
+    /// No share for this key.
+    #[error("no share of key {0} on this signer")]
+    NoShare(String),
+}
+
+/// The signer's state.
+pub struct SignerNode {
+    dir: PathBuf,
+    store: ShareStore,
+    identity: Identity,
+    roster: RwLock<Option<SignedRoster>>,
+}
+
+impl core::fmt::Debug for SignerNode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SignerNode")
+            .field("dir", &self.dir)
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_dir(dir: &Path) -> PathBuf {
+    dir.join("store")
+}
+
+fn meta_blob(key_id: &str) -> String {
+    format!("meta-{key_id}")
+}
+
+impl SignerNode {
+    /// Creates a signer in `dir`: the encrypted store and a fresh identity. Returns the
+    /// public identity to hand to the admins who build the roster.
+    pub fn init(
+        dir: &Path,
+        name: &str,
+        source: &dyn KeySource,
+    ) -> Result<PublicIdentity, NodeError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let store = ShareStore::create(&store_dir(dir), source)?;
+        let identity = Identity::generate(name);
+        let secret = identity
+            .to_secret_bytes()
+            .map_err(|_| NodeError::Corrupt { what: "identity" })?;
+        store.put_blob(IDENTITY_BLOB, &secret)?;
+        Ok(identity.public())
+    }
+
+    /// Opens the signer in `dir`.
+    pub fn open(dir: &Path, source: &dyn KeySource) -> Result<Self, NodeError> {
+        if !store_dir(dir).exists() {
+            return Err(NodeError::NotInitialized(dir.to_path_buf()));
+        }
+        let store = ShareStore::open(&store_dir(dir), source)?;
+        let secret = store
+            .get_blob(IDENTITY_BLOB)?
+            .ok_or_else(|| NodeError::NotInitialized(dir.to_path_buf()))?;
+        let identity = Identity::from_secret_bytes(&secret)
+            .map_err(|_| NodeError::Corrupt { what: "identity" })?;
+        let roster = match store.get_blob(ROSTER_BLOB)? {
+            Some(bytes) => Some(
+                serde_json::from_slice(&bytes)
+                    .map_err(|_| NodeError::Corrupt { what: "roster" })?,
+            ),
+            None => None,
+        };
+        Ok(SignerNode {
+            dir: dir.to_path_buf(),
+            store,
+            identity,
+            roster: RwLock::new(roster),
+        })
+    }
+
+    /// The signer's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The share store.
+    pub fn store(&self) -> &ShareStore {
+        &self.store
+    }
+
+    /// The pinned roster.
+    pub fn roster(&self) -> Result<Roster, NodeError> {
+        self.roster
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|r| r.roster.clone())
+            .ok_or(NodeError::NotEnrolled)
+    }
+
+    fn check_names_me(&self, roster: &Roster) -> Result<(), NodeError> {
+        let me = self.identity.public();
+        match roster.signer(&me.node_key) {
+            Some((_, p)) if p.seal_key == me.seal_key => Ok(()),
+            _ => Err(NodeError::Roster(
+                "the roster does not list this signer's identity".into(),
+            )),
+        }
+    }
+
+    fn pin(&self, signed: SignedRoster) -> Result<(), NodeError> {
+        let bytes =
+            serde_json::to_vec(&signed).map_err(|_| NodeError::Corrupt { what: "roster" })?;
+        self.store.put_blob(ROSTER_BLOB, &bytes)?;
+        *self.roster.write().unwrap_or_else(|p| p.into_inner()) = Some(signed);
+        Ok(())
+    }
+
+    /// Pins the roster this signer is enrolled with: a local act of the signer's operator.
+    /// The roster must be signed by a quorum of its own admins and list this signer. A
+    /// signer already enrolled accepts only the same roster again (changes go through
+    /// [`SignerNode::accept_update`]).
+    pub fn enrol(&self, signed: SignedRoster) -> Result<(), NodeError> {
+        signed
+            .check_for_enrolment()
+            .map_err(|e| NodeError::Roster(e.to_string()))?;
+        self.check_names_me(&signed.roster)?;
+        if let Ok(pinned) = self.roster() {
+            if pinned != signed.roster {
+                return Err(NodeError::Roster(
+                    "this signer is already enrolled in another roster; changes need an admin-quorum update".into(),
+                ));
+            }
+            return Ok(());
+        }
+        self.pin(signed)
+    }
+
+    /// Accepts a roster update announced later: newer, and signed by a quorum of the admins
+    /// pinned now.
+    pub fn accept_update(&self, signed: SignedRoster) -> Result<(), NodeError> {
+        let pinned = self.roster()?;
+        signed
+            .check_update(&pinned)
+            .map_err(|e| NodeError::Roster(e.to_string()))?;
+        self.check_names_me(&signed.roster)?;
+        self.pin(signed)
+    }
+
+    /// Stores a new key's membership and share (key generation).
+    pub fn save_new_key(&self, meta: &KeyMeta, share: &KeyShare) -> Result<(), NodeError> {
+        let bytes = serde_json::to_vec(meta).map_err(|_| NodeError::Corrupt {
+            what: "key metadata",
+        })?;
+        self.store.put_blob(&meta_blob(&meta.key_id), &bytes)?;
+        self.save_share(&meta.key_id, share)
+    }
+
+    /// Stores a share at its epoch (refused if not newer than the stored one).
+    pub fn save_share(&self, key_id: &str, share: &KeyShare) -> Result<(), NodeError> {
+        let secret = share
+            .encode_secret()
+            .map_err(|_| NodeError::Corrupt { what: "share" })?;
+        self.store.put(key_id, share.epoch().0, &secret)?;
+        Ok(())
+    }
+
+    /// A key's membership.
+    pub fn key_meta(&self, key_id: &str) -> Result<KeyMeta, NodeError> {
+        let bytes = self
+            .store
+            .get_blob(&meta_blob(key_id))?
+            .ok_or_else(|| NodeError::NoShare(key_id.to_string()))?;
+        serde_json::from_slice(&bytes).map_err(|_| NodeError::Corrupt {
+            what: "key metadata",
+        })
+    }
+
+    /// A key's current share; its epoch must match the store's record.
+    pub fn share(&self, key_id: &str) -> Result<KeyShare, NodeError> {
+        let stored = self
+            .store
+            .get(key_id)?
+            .ok_or_else(|| NodeError::NoShare(key_id.to_string()))?;
+        let share = KeyShare::decode_secret(&stored.secret)
+            .map_err(|_| NodeError::Corrupt { what: "share" })?;
+        if share.epoch().0 != stored.epoch {
+            return Err(NodeError::Corrupt {
+                what: "share epoch",
+            });
+        }
+        Ok(share)
+    }
+
+    /// The status reported to the server (without pool and primes figures).
+    pub fn status(&self) -> SignerStatus {
+        SignerStatus {
+            roster_version: self.roster().map(|r| r.version).unwrap_or(0),
+            keys: self
+                .store
+                .list()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(key_id, epoch)| KeyHeld { key_id, epoch })
+                .collect(),
+            ..SignerStatus::default()
+        }
+    }
+}
