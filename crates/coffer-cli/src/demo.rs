@@ -51,7 +51,7 @@ fn demo_in(dir: &std::path::Path) -> Result<Value, Failure> {
     let listen = "127.0.0.1:0"
         .parse()
         .map_err(|_| Failure("address".into()))?;
-    let cluster = crate::dev::start(dir, listen, 2, 60)?;
+    let cluster = crate::dev::start(dir, listen, 2, 60, 0)?;
     let admin = cluster
         .info
         .admin_keys
@@ -75,7 +75,12 @@ fn demo_in(dir: &std::path::Path) -> Result<Value, Failure> {
         };
         let mut signatures = Vec::new();
         for path in ["m", "m/0/7"] {
-            let sig = crate::key_cmd::sign(&client, &key_id, &hex::encode(&message), Some(path))?;
+            let sig = crate::key_cmd::sign(
+                &client,
+                &key_id,
+                crate::key_cmd::ToSign::Message(&hex::encode(&message)),
+                Some(path),
+            )?;
             let public_key = hex::decode(sig["public_key"].as_str().unwrap_or_default())?;
             let signature = hex::decode(sig["signature"].as_str().unwrap_or_default())?;
             if !verify::verify(scheme, &public_key, &message, &signature)? {

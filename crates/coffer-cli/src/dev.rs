@@ -44,6 +44,9 @@ pub(crate) struct DevArgs {
     /// Seconds a signing session may stall before the server abandons it.
     #[arg(long, default_value_t = 60)]
     session_timeout: u64,
+    /// ECDSA presignatures the server keeps ready per key (0: none).
+    #[arg(long, default_value_t = 4)]
+    presign_pool: usize,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Failure + '_ {
@@ -183,6 +186,7 @@ pub(crate) fn start(
     listen: SocketAddr,
     threshold: u16,
     session_timeout: u64,
+    presign_pool: usize,
 ) -> Result<Cluster, Failure> {
     let roster = crate::node_cmd::read_roster(&dir.join("roster.json"))?;
     let exe = std::env::current_exe()?;
@@ -224,6 +228,8 @@ pub(crate) fn start(
         signer_addr.clone(),
         "--session-timeout".into(),
         session_timeout.to_string(),
+        "--presign-pool".into(),
+        presign_pool.to_string(),
         "--exit-with-stdin".into(),
     ];
     let child = spawn(&exe, &server_argv, &logs.join("server.log"))?;
@@ -290,6 +296,7 @@ pub(crate) fn run(args: DevArgs) -> Result<(), Failure> {
         args.listen,
         args.threshold,
         args.session_timeout,
+        args.presign_pool,
     )?;
     eprintln!(
         "data in {}; logs in {}; ECDSA keys wait until the signers have generated their safe primes (a minute or two after their first start)",

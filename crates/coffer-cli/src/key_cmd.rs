@@ -38,8 +38,16 @@ pub(crate) enum KeyCommand {
         #[arg(long)]
         key: String,
         /// The message or digest, hex.
+        #[arg(
+            long,
+            required_unless_present = "preimage",
+            conflicts_with = "preimage"
+        )]
+        message: Option<String>,
+        /// Bytes the signers hash themselves (SHA-256; Ed25519 signs them as they are), hex.
+        /// ECDSA signs these in one round from a pooled presignature when one is ready.
         #[arg(long)]
-        message: String,
+        preimage: Option<String>,
         /// Non-hardened derivation path, e.g. m/0/7 (default m).
         #[arg(long)]
         path: Option<String>,
@@ -101,14 +109,25 @@ pub(crate) fn create(
     }
 }
 
+/// What to sign: the scheme's message, or a preimage the signers hash.
+pub(crate) enum ToSign<'a> {
+    /// A digest (ECDSA, BIP340) or message (Ed25519), hex.
+    Message(&'a str),
+    /// Bytes to hash, hex.
+    Preimage(&'a str),
+}
+
 /// Signs a message.
 pub(crate) fn sign(
     client: &ApiClient,
     key: &str,
-    message: &str,
+    what: ToSign<'_>,
     path: Option<&str>,
 ) -> Result<Value, Failure> {
-    let mut body = json!({ "message": message });
+    let mut body = match what {
+        ToSign::Message(m) => json!({ "message": m }),
+        ToSign::Preimage(p) => json!({ "preimage": p }),
+    };
     if let Some(p) = path {
         body["path"] = json!(p);
     }
@@ -145,11 +164,17 @@ pub(crate) fn run(cmd: KeyCommand) -> Result<(), Failure> {
         KeyCommand::Sign {
             key,
             message,
+            preimage,
             path,
             target,
         } => {
             let client = ApiClient::from_dev(&dev_dir(target.dev))?;
-            emit(&sign(&client, check_id(&key)?, &message, path.as_deref())?)
+            let what = match (&message, &preimage) {
+                (Some(m), _) => ToSign::Message(m),
+                (None, Some(p)) => ToSign::Preimage(p),
+                (None, None) => return Err(Failure("give --message or --preimage".into())),
+            };
+            emit(&sign(&client, check_id(&key)?, what, path.as_deref())?)
         }
         KeyCommand::Refresh { key, target } => {
             let client = ApiClient::from_dev(&dev_dir(target.dev))?;

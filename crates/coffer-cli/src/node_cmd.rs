@@ -182,6 +182,9 @@ pub(crate) struct ServerRun {
     /// Seconds a session may stall before it is abandoned (non-ECDSA-setup sessions).
     #[arg(long, default_value_t = 60)]
     session_timeout: u64,
+    /// ECDSA presignatures kept ready per key, so that online signing is one round (0: none).
+    #[arg(long, default_value_t = 4)]
+    presign_pool: usize,
     /// Exit when standard input closes.
     #[arg(long, hide = true)]
     exit_with_stdin: bool,
@@ -206,6 +209,7 @@ pub(crate) fn server(cmd: ServerCommand) -> Result<(), Failure> {
                     other: std::time::Duration::from_secs(a.session_timeout),
                     ..Default::default()
                 },
+                presign_pool: a.presign_pool,
             };
             let rt = runtime()?;
             rt.block_on(async move {

@@ -265,6 +265,43 @@ fn sign_and_check(dev: &Dev, key: &Value, path: &str, text: &[u8]) -> Value {
     sig
 }
 
+/// The server keeps a presignature pool per ECDSA key; online signing spends one in one
+/// round, and signs interactively when the pool is empty. Signers hash the preimage.
+fn presigned_signing(dev: &Dev, key: &Value) {
+    let id = key["key_id"].as_str().unwrap();
+    let until = Instant::now() + Duration::from_secs(120);
+    while dev.key(&["show", "--key", id]).unwrap()["presignatures_ready"]
+        .as_i64()
+        .unwrap()
+        < 2
+    {
+        assert!(Instant::now() < until, "the presignature pool did not fill");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let mut presigned = 0;
+    for i in 0..3 {
+        let preimage = format!("withdrawal {i}").into_bytes();
+        let sig = dev
+            .key(&["sign", "--key", id, "--preimage", &hex::encode(&preimage)])
+            .unwrap();
+        let digest = sha2::Sha256::digest(&preimage).to_vec();
+        assert_eq!(sig["message"], hex::encode(&digest));
+        assert!(independently_valid(
+            "ecdsa-secp256k1",
+            sig["public_key"].as_str().unwrap(),
+            &digest,
+            sig["signature"].as_str().unwrap()
+        ));
+        if sig["presigned"] == true {
+            presigned += 1;
+        }
+    }
+    assert!(
+        presigned >= 2,
+        "only {presigned} of 3 signatures used the pool"
+    );
+}
+
 #[test]
 fn three_signer_processes_make_keys_and_two_sign_for_every_scheme() {
     let dev = Dev::start("all", &[], &[]);
@@ -275,6 +312,9 @@ fn three_signer_processes_make_keys_and_two_sign_for_every_scheme() {
         assert_eq!(key["threshold"], 2);
         sign_and_check(&dev, &key, "m", b"root");
         sign_and_check(&dev, &key, "m/0/7", b"child");
+        if scheme == "ecdsa-secp256k1" {
+            presigned_signing(&dev, &key);
+        }
         // Refresh: new epoch, same key; signing still works.
         let refreshed = dev
             .key(&["refresh", "--key", key["key_id"].as_str().unwrap()])

@@ -977,7 +977,7 @@ mod tests {
 
         for (env, kind, applicable) in [
             (&p2p_env, "p2p", edits.len()),
-            (&bc_env, "broadcast", edits.len() - 1), // no recipient key to change
+            (&bc_env, "broadcast", edits.len() - 2), // no recipient key to change or drop
         ] {
             // Unaltered, it opens.
             env.open(&bob.id, bob.index, &alice.public()).unwrap();

@@ -363,14 +363,80 @@ async fn show_key(
     let k = load_key(&s, &id).await?;
     let mut v = key_json(&s.roster, &k);
     v["signatures"] = json!(s.db.signature_count(&k.id).await?);
+    if k.scheme == Scheme::EcdsaSecp256k1 {
+        v["presignatures_ready"] = json!(
+            s.db.presignatures_ready(&k.id, crate::pool::POOL_PATH)
+                .await?
+        );
+    }
     Ok(Json(v))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SignRequest {
-    message: String,
+    /// What the scheme signs: a 32-byte digest (ECDSA, BIP340) or the message (Ed25519).
+    message: Option<String>,
+    /// Bytes the signers hash themselves (SHA-256) for ECDSA and BIP340, or sign as they
+    /// are for Ed25519. ECDSA signs these from a pooled presignature when one is ready.
+    preimage: Option<String>,
     path: Option<String>,
+}
+
+fn connected_members(s: &AppState, k: &KeyRecord) -> Vec<(u16, NodeKey)> {
+    k.parties
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| s.hub.is_connected(p))
+        .map(|(i, p)| (i as u16, *p))
+        .collect()
+}
+
+/// Signs from a pooled presignature if one is ready for this path with all its signers
+/// connected. `None` when there is none, or when the signers refused it (the caller then
+/// signs the interactive way).
+async fn sign_presigned(
+    s: &AppState,
+    k: &KeyRecord,
+    path: &str,
+    preimage: &[u8],
+) -> Result<Option<(Vec<(NodeKey, Outcome)>, Vec<(u16, NodeKey)>)>, ApiError> {
+    let claimed =
+        s.db.claim_presignature(&k.id, path, |set| {
+            set.iter().all(|i| {
+                k.parties
+                    .get(usize::from(*i))
+                    .is_some_and(|p| s.hub.is_connected(p))
+            })
+        })
+        .await?;
+    let Some((id, set)) = claimed else {
+        return Ok(None);
+    };
+    let mut bytes = [0u8; 32];
+    if hex::decode_to_slice(&id, &mut bytes).is_err() {
+        return Ok(None);
+    }
+    let parties: Vec<(u16, NodeKey)> = set
+        .iter()
+        .filter_map(|i| k.parties.get(usize::from(*i)).map(|p| (*i, *p)))
+        .collect();
+    let job = Job {
+        session: SessionId::random(),
+        key_id: k.id.clone(),
+        task: Task::SignPresigned {
+            presignature: SessionId::from_bytes(bytes),
+            preimage: preimage.to_vec(),
+        },
+        parties: parties.clone(),
+    };
+    match coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await {
+        Ok(outcomes) => Ok(Some((outcomes, parties))),
+        Err(e) => {
+            tracing::warn!("presigned signing with {id} failed ({e}); signing interactively");
+            Ok(None)
+        }
+    }
 }
 
 async fn sign(
@@ -391,42 +457,71 @@ async fn sign(
     }
     let req: SignRequest = parse_body(&body)?;
     let k = load_key(&s, &id).await?;
-    let message = hex::decode(req.message.trim())
-        .map_err(|_| ApiError::bad_request("message must be hex"))?;
+    let unhex = |what: &str, v: &str| {
+        hex::decode(v.trim()).map_err(|_| ApiError::bad_request(format!("{what} must be hex")))
+    };
+    let (message, preimage) = match (&req.message, &req.preimage) {
+        (Some(m), None) => (unhex("message", m)?, None),
+        (None, Some(p)) => {
+            let p = unhex("preimage", p)?;
+            let m = match k.scheme {
+                Scheme::Ed25519 => p.clone(),
+                _ => {
+                    use sha2::Digest;
+                    sha2::Sha256::digest(&p).to_vec()
+                }
+            };
+            (m, Some(p))
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of `message` (what the scheme signs) and `preimage` (bytes the signers hash)",
+            ))
+        }
+    };
     coffer_proto::verify::check_message(k.scheme, &message)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let path_text = req.path.unwrap_or_else(|| "m".into());
     let path: DerivationPath = path_text
         .parse()
         .map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
-    let connected: Vec<(u16, NodeKey)> = k
-        .parties
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| s.hub.is_connected(p))
-        .map(|(i, p)| (i as u16, *p))
-        .take(usize::from(k.threshold))
-        .collect();
-    if connected.len() < usize::from(k.threshold) {
-        return Err(JobError::NotConnected(
-            k.parties
-                .iter()
-                .filter(|p| !s.hub.is_connected(p))
-                .map(|p| name_of(&s.roster, p))
-                .collect(),
-        )
-        .into());
-    }
-    let job = Job {
-        session: SessionId::random(),
-        key_id: k.id.clone(),
-        task: Task::Sign {
-            message: message.clone(),
-            path: path.to_string(),
-        },
-        parties: connected.clone(),
+    let presigned = match (&preimage, k.scheme) {
+        (Some(p), Scheme::EcdsaSecp256k1) => sign_presigned(&s, &k, &path.to_string(), p).await?,
+        _ => None,
     };
-    let outcomes = coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await?;
+    let was_presigned = presigned.is_some();
+    let (outcomes, signers) = match presigned {
+        Some(done) => done,
+        None => {
+            let connected: Vec<(u16, NodeKey)> = connected_members(&s, &k)
+                .into_iter()
+                .take(usize::from(k.threshold))
+                .collect();
+            if connected.len() < usize::from(k.threshold) {
+                return Err(JobError::NotConnected(
+                    k.parties
+                        .iter()
+                        .filter(|p| !s.hub.is_connected(p))
+                        .map(|p| name_of(&s.roster, p))
+                        .collect(),
+                )
+                .into());
+            }
+            let job = Job {
+                session: SessionId::random(),
+                key_id: k.id.clone(),
+                task: Task::Sign {
+                    message: message.clone(),
+                    path: path.to_string(),
+                },
+                parties: connected.clone(),
+            };
+            (
+                coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await?,
+                connected,
+            )
+        }
+    };
     let (signature, recovery_id, public_key) = agreed_signature(&s.roster, &outcomes)?;
     // The server checks too: a signature counts when an independent verifier accepts it.
     let sig_bytes = hex::decode(&signature).map_err(|_| ApiError::internal("signature hex"))?;
@@ -434,16 +529,13 @@ async fn sign(
     if !coffer_proto::verify::verify(k.scheme, &pk, &message, &sig_bytes).unwrap_or(false) {
         return Err(JobError::Inconsistent("the signers' signature does not verify".into()).into());
     }
-    let signers: Vec<String> = connected
-        .iter()
-        .map(|(_, p)| name_of(&s.roster, p))
-        .collect();
+    let signer_names: Vec<String> = signers.iter().map(|(_, p)| name_of(&s.roster, p)).collect();
     s.db.insert_signature(
         &k.id,
         &path.to_string(),
         &hex::encode(&message),
         &signature,
-        &signers,
+        &signer_names,
     )
     .await?;
     let mut out = json!({
@@ -453,7 +545,8 @@ async fn sign(
         "public_key": public_key,
         "message": hex::encode(&message),
         "signature": signature,
-        "signers": signers,
+        "signers": signer_names,
+        "presigned": was_presigned,
     });
     if let Some(r) = recovery_id {
         out["recovery_id"] = json!(r);
@@ -535,6 +628,8 @@ async fn refresh(
         .max()
         .unwrap_or(k.epoch);
     s.db.set_epoch(&k.id, epoch).await?;
+    // Presignatures made from the old shares are retired with them.
+    s.db.discard_presignatures(&k.id).await?;
     let mut k = k;
     k.epoch = epoch;
     Ok(Json(key_json(&s.roster, &k)))

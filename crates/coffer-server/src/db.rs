@@ -31,6 +31,14 @@ CREATE TABLE IF NOT EXISTS signatures (
     signers TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS presignatures (
+    id TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL REFERENCES keys(id),
+    path TEXT NOT NULL,
+    signers TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
 "#;
 
 /// A key made across the signers.
@@ -198,6 +206,91 @@ impl Db {
             .await
             .and_then(|r| r.try_get("n"))
             .map_err(ctx("counting signatures"))
+    }
+}
+
+impl Db {
+    /// Records a presignature the signers pooled (made in session `id`).
+    pub async fn insert_presignature(
+        &self,
+        id: &str,
+        key_id: &str,
+        path: &str,
+        signers: &[u16],
+    ) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO presignatures (id, key_id, path, signers, state, created_at) VALUES (?, ?, ?, ?, 'ready', ?)")
+            .bind(id)
+            .bind(key_id)
+            .bind(path)
+            .bind(serde_json::to_string(signers).unwrap_or_default())
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(ctx("recording a presignature"))?;
+        Ok(())
+    }
+
+    /// Retires every pooled presignature of a key (after a refresh: signers discard theirs).
+    pub async fn discard_presignatures(&self, key_id: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE presignatures SET state = 'discarded' WHERE key_id = ? AND state = 'ready'",
+        )
+        .bind(key_id)
+        .execute(&self.pool)
+        .await
+        .map_err(ctx("discarding presignatures"))?;
+        Ok(())
+    }
+
+    /// Pooled presignatures ready for `key_id` at `path`.
+    pub async fn presignatures_ready(&self, key_id: &str, path: &str) -> Result<i64, DbError> {
+        sqlx::query("SELECT COUNT(*) AS n FROM presignatures WHERE key_id = ? AND path = ? AND state = 'ready'")
+            .bind(key_id)
+            .bind(path)
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get("n"))
+            .map_err(ctx("counting presignatures"))
+    }
+
+    /// Claims a ready presignature of `key_id` at `path` whose signers all satisfy
+    /// `usable`, marking it used first (a presignature is never handed out twice, even if
+    /// the server crashes right after). Returns its id and signer set.
+    pub async fn claim_presignature(
+        &self,
+        key_id: &str,
+        path: &str,
+        usable: impl Fn(&[u16]) -> bool,
+    ) -> Result<Option<(String, Vec<u16>)>, DbError> {
+        let rows = sqlx::query("SELECT id, signers FROM presignatures WHERE key_id = ? AND path = ? AND state = 'ready' ORDER BY created_at, id")
+            .bind(key_id)
+            .bind(path)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(ctx("listing presignatures"))?;
+        for row in rows {
+            let id: String = row.try_get("id").map_err(ctx("reading a presignature"))?;
+            let signers: String = row
+                .try_get("signers")
+                .map_err(ctx("reading a presignature"))?;
+            let Ok(signers) = serde_json::from_str::<Vec<u16>>(&signers) else {
+                continue;
+            };
+            if !usable(&signers) {
+                continue;
+            }
+            let done = sqlx::query(
+                "UPDATE presignatures SET state = 'used' WHERE id = ? AND state = 'ready'",
+            )
+            .bind(&id)
+            .execute(&self.pool)
+            .await
+            .map_err(ctx("claiming a presignature"))?;
+            if done.rows_affected() == 1 {
+                return Ok(Some((id, signers)));
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod coordinator;
 pub mod db;
 pub mod hub;
+pub mod pool;
 pub mod relay;
 
 use std::net::SocketAddr;
@@ -34,6 +35,8 @@ pub struct ServerConfig {
     pub signer_listen: SocketAddr,
     /// Session deadlines.
     pub deadlines: api::Deadlines,
+    /// ECDSA presignatures kept ready per key (0: no pool).
+    pub presign_pool: usize,
 }
 
 /// Why the server could not start.
@@ -173,6 +176,7 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServerError> {
         deadlines: config.deadlines,
     };
     let relay_task = tokio::spawn(relay::serve(signer_listener, identity, roster, hub.clone()));
+    let pool_task = tokio::spawn(pool::refill(state.clone(), config.presign_pool));
     let app = api::router(state);
     let api_task = tokio::spawn(async move {
         if let Err(e) = axum::serve(api_listener, app).await {
@@ -183,6 +187,6 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServerError> {
         api_addr,
         signer_addr,
         hub,
-        tasks: vec![relay_task, api_task],
+        tasks: vec![relay_task, api_task, pool_task],
     })
 }

@@ -57,6 +57,9 @@ pub enum NodeError {
         /// Which item.
         what: &'static str,
     },
+    /// The presignature pool failed.
+    #[error("presignature pool: {0}")]
+    Pool(String),
     /// No share for this key.
     #[error("no share of key {0} on this signer")]
     NoShare(String),

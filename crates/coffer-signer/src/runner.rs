@@ -598,7 +598,15 @@ impl Ctx<'_> {
                 };
                 self.node.save_new_key(&meta, &share)
             }
-            _ => self.node.save_share(&self.job.key_id, &share),
+            _ => self
+                .node
+                .save_share(&self.job.key_id, &share)
+                .and_then(|()| {
+                    // Presignatures made from the old share are retired with it.
+                    crate::pool::discard_all(self.node.store(), &[self.job.key_id.clone()])
+                        .map(|_| ())
+                        .map_err(|e| crate::node::NodeError::Pool(e.to_string()))
+                }),
         };
         match saved {
             Ok(()) => Outcome::KeyReady {

@@ -303,6 +303,13 @@ fn parse(bytes: &[u8]) -> Result<Parsed<'_>, &'static str> {
     })
 }
 
+/// Fuzzing hook, not part of the API: runs the sealed-file parser on hostile bytes (no key,
+/// no disk) and tells whether it accepted them.
+#[doc(hidden)]
+pub fn fuzz_parse_sealed(bytes: &[u8]) -> bool {
+    parse(bytes).is_ok()
+}
+
 fn encode_header(kind: Kind, name: &str, epoch: u64) -> Result<Vec<u8>, StoreError> {
     let name_len = u8::try_from(name.len()).map_err(|_| StoreError::Internal("name too long"))?;
     let mut h = Vec::with_capacity(MAGIC.len() + 3 + name.len() + 8);
