@@ -106,6 +106,7 @@ fn main() -> ExitCode {
         Command::Version => emit(&serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "insecure_test_primes": coffer_proto::primes::TEST_POOL_COMPILED_IN,
+            "relay_faults": coffer_server::RELAY_FAULTS_COMPILED_IN,
         })),
     };
     match result {

@@ -24,6 +24,10 @@ use std::sync::Arc;
 use coffer_net::roster::SignedRoster;
 use coffer_net::{Identity, NodeKey};
 
+/// Whether this build carries the test-only relay fault switch (CI checks the release
+/// binary says `false`).
+pub const RELAY_FAULTS_COMPILED_IN: bool = cfg!(feature = "relay-faults");
+
 /// Where and how the server runs.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {

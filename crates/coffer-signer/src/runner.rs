@@ -603,9 +603,12 @@ impl Ctx<'_> {
                 .save_share(&self.job.key_id, &share)
                 .and_then(|()| {
                     // Presignatures made from the old share are retired with it.
-                    crate::pool::discard_all(self.node.store(), &[self.job.key_id.clone()])
-                        .map(|_| ())
-                        .map_err(|e| crate::node::NodeError::Pool(e.to_string()))
+                    crate::pool::discard_all(
+                        self.node.store(),
+                        std::slice::from_ref(&self.job.key_id),
+                    )
+                    .map(|_| ())
+                    .map_err(|e| crate::node::NodeError::Pool(e.to_string()))
                 }),
         };
         match saved {
