@@ -1,13 +1,18 @@
 //! `coffer bench`: the performance suite (see the `coffer-bench` crate), printed as a table,
-//! or as one JSON object with `--json`.
+//! or as one JSON object with `--json`; and `coffer bench cluster`, signing through a real
+//! cluster against the raw libraries (see [`crate::cluster_bench`]).
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use coffer_proto::primes::PrimeSource;
 
 use crate::{emit, Failure};
 
+/// `coffer bench [--quick] [--json]`, or `coffer bench cluster ...`.
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    cmd: Option<BenchCommand>,
     /// Fewer samples; CGGMP's multi-second operations only at 2-of-3.
     #[arg(long)]
     quick: bool,
@@ -16,7 +21,20 @@ pub(crate) struct BenchArgs {
     json: bool,
 }
 
+/// Benchmarks beyond the in-process suite.
+#[derive(Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Signing through an ephemeral cluster (a server and three signer processes) versus the
+    /// raw libraries in process, in one run: latency p50/p99 and throughput per concurrency
+    /// level for the FROST schemes; CGGMP ECDSA interactive, presigned, and the
+    /// presignature pool's rate and CPU cost, within a time budget.
+    Cluster(crate::cluster_bench::ClusterArgs),
+}
+
 pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
+    if let Some(BenchCommand::Cluster(c)) = args.cmd {
+        return crate::cluster_bench::run(c);
+    }
     let source = PrimeSource::from_env();
     eprintln!(
         "preparing safe primes for 5 parties{} (not measured)...",

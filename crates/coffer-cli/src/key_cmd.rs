@@ -62,6 +62,18 @@ pub(crate) enum KeyCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Reshares a FROST key without the named signers (same public key, next epoch; their
+    /// old shares no longer combine with the new ones).
+    Reshare {
+        /// The key id.
+        #[arg(long)]
+        key: String,
+        /// A signer to remove (by name; repeat for several).
+        #[arg(long, required = true)]
+        remove: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Lists keys.
     List {
         #[command(flatten)]
@@ -182,6 +194,18 @@ pub(crate) fn run(cmd: KeyCommand) -> Result<(), Failure> {
                 "POST",
                 &format!("/v1/keys/{}/refresh", check_id(&key)?),
                 Some(&json!({})),
+            )?)
+        }
+        KeyCommand::Reshare {
+            key,
+            remove,
+            target,
+        } => {
+            let client = ApiClient::from_dev(&dev_dir(target.dev))?;
+            emit(&client.call(
+                "POST",
+                &format!("/v1/keys/{}/reshare", check_id(&key)?),
+                Some(&json!({ "remove": remove })),
             )?)
         }
         KeyCommand::List { target } => {

@@ -7,6 +7,7 @@
 mod bench_cmd;
 mod ceremony_cmd;
 mod client;
+mod cluster_bench;
 mod demo;
 mod dev;
 mod hexarg;

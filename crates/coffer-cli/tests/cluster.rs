@@ -265,40 +265,55 @@ fn sign_and_check(dev: &Dev, key: &Value, path: &str, text: &[u8]) -> Value {
     sig
 }
 
-/// The server keeps a presignature pool per ECDSA key; online signing spends one in one
-/// round, and signs interactively when the pool is empty. Signers hash the preimage.
-fn presigned_signing(dev: &Dev, key: &Value) {
+/// The server keeps a pool per key (ECDSA presignatures, FROST round-one nonces); online
+/// signing spends one item in one round, and signs interactively when the pool is empty.
+/// Signers hash the preimage themselves (Ed25519 signs it as it is).
+fn pooled_signing(dev: &Dev, key: &Value) {
     let id = key["key_id"].as_str().unwrap();
+    let scheme = key["scheme"].as_str().unwrap();
     let until = Instant::now() + Duration::from_secs(120);
-    while dev.key(&["show", "--key", id]).unwrap()["presignatures_ready"]
+    while dev.key(&["show", "--key", id]).unwrap()["pool_ready"]
         .as_i64()
         .unwrap()
         < 2
     {
-        assert!(Instant::now() < until, "the presignature pool did not fill");
+        assert!(Instant::now() < until, "the {scheme} pool did not fill");
         std::thread::sleep(Duration::from_millis(250));
     }
-    let mut presigned = 0;
+    let mut pooled = 0;
     for i in 0..3 {
         let preimage = format!("withdrawal {i}").into_bytes();
+        let path = if scheme == "ecdsa-secp256k1" {
+            "m"
+        } else {
+            "m/4/2"
+        };
         let sig = dev
-            .key(&["sign", "--key", id, "--preimage", &hex::encode(&preimage)])
+            .key(&[
+                "sign",
+                "--key",
+                id,
+                "--preimage",
+                &hex::encode(&preimage),
+                "--path",
+                path,
+            ])
             .unwrap();
-        let digest = sha2::Sha256::digest(&preimage).to_vec();
-        assert_eq!(sig["message"], hex::encode(&digest));
+        let message = message_for(scheme, &preimage);
+        assert_eq!(sig["message"], hex::encode(&message));
         assert!(independently_valid(
-            "ecdsa-secp256k1",
+            scheme,
             sig["public_key"].as_str().unwrap(),
-            &digest,
+            &message,
             sig["signature"].as_str().unwrap()
         ));
         if sig["presigned"] == true {
-            presigned += 1;
+            pooled += 1;
         }
     }
     assert!(
-        presigned >= 2,
-        "only {presigned} of 3 signatures used the pool"
+        pooled >= 2,
+        "only {pooled} of 3 {scheme} signatures used the pool"
     );
 }
 
@@ -312,9 +327,7 @@ fn three_signer_processes_make_keys_and_two_sign_for_every_scheme() {
         assert_eq!(key["threshold"], 2);
         sign_and_check(&dev, &key, "m", b"root");
         sign_and_check(&dev, &key, "m/0/7", b"child");
-        if scheme == "ecdsa-secp256k1" {
-            presigned_signing(&dev, &key);
-        }
+        pooled_signing(&dev, &key);
         // Refresh: new epoch, same key; signing still works.
         let refreshed = dev
             .key(&["refresh", "--key", key["key_id"].as_str().unwrap()])
@@ -323,6 +336,36 @@ fn three_signer_processes_make_keys_and_two_sign_for_every_scheme() {
         assert_eq!(refreshed["epoch"], 1);
         sign_and_check(&dev, &key, "m/1/2", b"after refresh");
     }
+    // Resharing a FROST key without signer-3: same key, next epoch, two members left, and
+    // the remaining pair signs; CGGMP keys refuse with a clear message.
+    let key = dev.key(&["create", "--scheme", "schnorr-bip340"]).unwrap();
+    let id = key["key_id"].as_str().unwrap();
+    let reshared = dev
+        .key(&["reshare", "--key", id, "--remove", "signer-3"])
+        .unwrap();
+    assert_eq!(reshared["public_key"], key["public_key"]);
+    assert_eq!(reshared["epoch"], 1);
+    assert_eq!(reshared["removed"], serde_json::json!(["signer-3"]));
+    let sig = sign_and_check(&dev, &key, "m/9", b"after removing signer-3");
+    assert!(!sig["signers"].to_string().contains("signer-3"));
+    let ecdsa = dev.key(&["list"]).unwrap()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["scheme"] == "ecdsa-secp256k1")
+        .unwrap()
+        .clone();
+    let err = dev
+        .key(&[
+            "reshare",
+            "--key",
+            ecdsa["key_id"].as_str().unwrap(),
+            "--remove",
+            "signer-3",
+        ])
+        .unwrap_err();
+    assert!(err.contains("cannot be reshared"), "{err}");
+
     // Bad input gets a clear error.
     let err = dev.key(&["create", "--scheme", "rsa"]).unwrap_err();
     assert!(err.contains("unknown scheme"), "{err}");

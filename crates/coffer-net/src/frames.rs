@@ -139,14 +139,15 @@ pub enum Task {
         /// Derivation path it is bound to.
         path: String,
     },
-    /// Online ECDSA signing from a pooled presignature: one round. Signers hash the
-    /// preimage themselves (SHA-256) and spend the presignature made in `presignature`.
+    /// Online signing from pooled material, one round: an ECDSA presignature (bound to
+    /// its path; signs a preimage only, which the signers hash) or FROST nonces (any path).
     SignPresigned {
-        /// The presigning session's id.
+        /// The session that made the pooled item.
         presignature: SessionId,
-        /// What is signed: SHA-256 of these bytes.
-        #[serde(with = "serde_bytes_vec")]
-        preimage: Vec<u8>,
+        /// Derivation path (for ECDSA, the presignature's own).
+        path: String,
+        /// What is signed.
+        input: SignInput,
     },
     /// Refresh every share of the key (new epoch, same public key).
     Refresh,
@@ -155,6 +156,28 @@ pub enum Task {
         /// The parties that stay.
         members: Vec<u16>,
     },
+}
+
+/// What a pooled signing job signs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignInput {
+    /// Bytes the signers hash themselves: SHA-256 for ECDSA and BIP340; Ed25519 signs them
+    /// as they are.
+    Preimage(#[serde(with = "serde_bytes_vec")] Vec<u8>),
+    /// What the scheme signs, as given (FROST only; a 32-byte digest for BIP340).
+    Message(#[serde(with = "serde_bytes_vec")] Vec<u8>),
+}
+
+impl SignInput {
+    /// The bytes the scheme signs: the digest for ECDSA and BIP340 preimages.
+    pub fn message(&self, scheme: Scheme) -> Vec<u8> {
+        use sha2::Digest;
+        match (self, scheme) {
+            (SignInput::Preimage(p), Scheme::Ed25519) => p.clone(),
+            (SignInput::Preimage(p), _) => sha2::Sha256::digest(p).to_vec(),
+            (SignInput::Message(m), _) => m.clone(),
+        }
+    }
 }
 
 /// A signer's result of one session.

@@ -243,13 +243,13 @@ pub(crate) struct FrostDkg<C: FrostSuite> {
     finished: bool,
 }
 
-fn digest_of<T: Serialize>(value: &T) -> Result<[u8; 32], Bug> {
+pub(crate) fn digest_of<T: Serialize>(value: &T) -> Result<[u8; 32], Bug> {
     let bytes = encode_payload(value)?;
     Ok(sha2::Sha256::digest(bytes).into())
 }
 
 /// Maps the library's culprits to party indices.
-fn frost_abort<C: Ciphersuite>(
+pub(crate) fn frost_abort<C: Ciphersuite>(
     ids: &BTreeMap<Identifier<C>, PartyIndex>,
     e: &frost_core::Error<C>,
     reason: AbortReason,

@@ -22,6 +22,7 @@ pub mod ecdsa;
 pub mod error;
 pub mod frost;
 mod frost_hd;
+pub mod frost_pool;
 pub mod hd;
 pub mod ids;
 mod join;

@@ -294,3 +294,85 @@ pub fn reshare_without(
         ),
     })
 }
+
+/// A pooled FROST round one (secret nonces and every signer's commitments) for either
+/// Schnorr scheme; see [`crate::frost_pool`]. Spend it with [`sign_with_nonces`], once.
+#[derive(serde::Serialize, serde::Deserialize, Debug)]
+pub enum FrostNonces {
+    /// BIP340.
+    Bip340(crate::frost_pool::NonceRecord<Bip340>),
+    /// Ed25519.
+    Ed25519(crate::frost_pool::NonceRecord<Ed25519>),
+}
+
+impl FrostNonces {
+    /// The signer set that must sign together with these nonces.
+    pub fn signers(&self) -> &[PartyIndex] {
+        match self {
+            FrostNonces::Bip340(r) => r.signers(),
+            FrostNonces::Ed25519(r) => r.signers(),
+        }
+    }
+}
+
+/// Starts the precommit round of FROST signing among `signers` (one round), whose output is
+/// this party's pooled [`FrostNonces`].
+pub fn precommit(
+    share: &KeyShare,
+    session: SessionId,
+    signers: &[PartyIndex],
+) -> Result<BoxedSession<FrostNonces>, SessionError> {
+    use crate::frost_pool::Precommit;
+    Ok(match &share.inner {
+        ShareInner::Bip340(s) => mapped(Precommit::<Bip340>::start(s, session, signers)?, |r| {
+            Ok(FrostNonces::Bip340(r))
+        }),
+        ShareInner::Ed25519(s) => mapped(Precommit::<Ed25519>::start(s, session, signers)?, |r| {
+            Ok(FrostNonces::Ed25519(r))
+        }),
+        ShareInner::Ecdsa(_) => {
+            return Err(ArgumentError::WrongScheme {
+                expected: "schnorr-bip340 or ed25519",
+                actual: share.scheme().name(),
+            }
+            .into())
+        }
+    })
+}
+
+/// Starts online FROST signing from pooled nonces (one round): spends `nonces` on `message`
+/// under the child key at `path`. The result passes the independent verifier.
+pub fn sign_with_nonces(
+    share: &KeyShare,
+    session: SessionId,
+    nonces: FrostNonces,
+    message: &[u8],
+    path: &DerivationPath,
+) -> Result<BoxedSession<Signature>, SessionError> {
+    use crate::frost_pool::OnlineSign;
+    crate::verify::check_message(share.scheme(), message)?;
+    let msg = message.to_vec();
+    match (&share.inner, nonces) {
+        (ShareInner::Bip340(s), FrostNonces::Bip340(r)) => {
+            let public_key =
+                Bip340::encode_public_key(&crate::frost_hd::child_group_point(s, path)?)?;
+            let inner = OnlineSign::<Bip340>::start(s, session, r, message, path)?;
+            Ok(mapped(inner, move |bytes| {
+                check_signature(Scheme::SchnorrBip340, public_key, &msg, &bytes, None)
+            }))
+        }
+        (ShareInner::Ed25519(s), FrostNonces::Ed25519(r)) => {
+            let public_key =
+                Ed25519::encode_public_key(&crate::frost_hd::child_group_point(s, path)?)?;
+            let inner = OnlineSign::<Ed25519>::start(s, session, r, message, path)?;
+            Ok(mapped(inner, move |bytes| {
+                check_signature(Scheme::Ed25519, public_key, &msg, &bytes, None)
+            }))
+        }
+        _ => Err(ArgumentError::WrongScheme {
+            expected: "nonces of the key's own scheme",
+            actual: share.scheme().name(),
+        }
+        .into()),
+    }
+}

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use coffer_net::frames::{Job, Outcome, Task};
+use coffer_net::frames::{Job, Outcome, SignInput, Task};
 use coffer_net::roster::Roster;
 use coffer_net::NodeKey;
 use coffer_proto::ids::{GroupParams, SessionId};
@@ -129,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys/{id}", get(show_key))
         .route("/v1/keys/{id}/sign", post(sign))
         .route("/v1/keys/{id}/refresh", post(refresh))
+        .route("/v1/keys/{id}/reshare", post(reshare))
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
@@ -199,7 +200,8 @@ fn key_json(roster: &Roster, k: &KeyRecord) -> Value {
         "public_key": k.public_key,
         "threshold": k.threshold,
         "parties": k.parties.len(),
-        "signers": k.parties.iter().map(|p| name_of(roster, p)).collect::<Vec<_>>(),
+        "signers": members(k).iter().map(|(_, p)| name_of(roster, p)).collect::<Vec<_>>(),
+        "removed": k.removed.iter().filter_map(|i| k.parties.get(usize::from(*i))).map(|p| name_of(roster, p)).collect::<Vec<_>>(),
         "epoch": k.epoch,
         "created_at": k.created_at,
     })
@@ -295,6 +297,7 @@ async fn create_key(
         parties: keys,
         public_key,
         epoch: 0,
+        removed: vec![],
         created_at: unix_now(),
     };
     s.db.insert_key(&record).await?;
@@ -363,12 +366,10 @@ async fn show_key(
     let k = load_key(&s, &id).await?;
     let mut v = key_json(&s.roster, &k);
     v["signatures"] = json!(s.db.signature_count(&k.id).await?);
-    if k.scheme == Scheme::EcdsaSecp256k1 {
-        v["presignatures_ready"] = json!(
-            s.db.presignatures_ready(&k.id, crate::pool::POOL_PATH)
-                .await?
-        );
-    }
+    v["pool_ready"] = json!(
+        s.db.presignatures_ready(&k.id, crate::pool::pool_path(k.scheme))
+            .await?
+    );
     Ok(Json(v))
 }
 
@@ -383,26 +384,38 @@ struct SignRequest {
     path: Option<String>,
 }
 
-fn connected_members(s: &AppState, k: &KeyRecord) -> Vec<(u16, NodeKey)> {
+/// The key's current members (not removed by a reshare), as (party index, signer).
+pub(crate) fn members(k: &KeyRecord) -> Vec<(u16, NodeKey)> {
     k.parties
         .iter()
         .enumerate()
-        .filter(|(_, p)| s.hub.is_connected(p))
         .map(|(i, p)| (i as u16, *p))
+        .filter(|(i, _)| !k.removed.contains(i))
         .collect()
 }
 
-/// Signs from a pooled presignature if one is ready for this path with all its signers
-/// connected. `None` when there is none, or when the signers refused it (the caller then
-/// signs the interactive way).
+fn connected_members(s: &AppState, k: &KeyRecord) -> Vec<(u16, NodeKey)> {
+    members(k)
+        .into_iter()
+        .filter(|(_, p)| s.hub.is_connected(p))
+        .collect()
+}
+
+/// Signs from the pool (an ECDSA presignature for this path, or FROST nonces) if an item
+/// is ready with all its signers connected. `None` when there is none, or when the signers
+/// refused it (the caller then signs the interactive way).
 async fn sign_presigned(
     s: &AppState,
     k: &KeyRecord,
     path: &str,
-    preimage: &[u8],
+    input: SignInput,
 ) -> Result<Option<(Vec<(NodeKey, Outcome)>, Vec<(u16, NodeKey)>)>, ApiError> {
+    let pool_path = match k.scheme {
+        Scheme::EcdsaSecp256k1 => path,
+        _ => crate::pool::ANY_PATH,
+    };
     let claimed =
-        s.db.claim_presignature(&k.id, path, |set| {
+        s.db.claim_presignature(&k.id, pool_path, |set| {
             set.iter().all(|i| {
                 k.parties
                     .get(usize::from(*i))
@@ -426,7 +439,8 @@ async fn sign_presigned(
         key_id: k.id.clone(),
         task: Task::SignPresigned {
             presignature: SessionId::from_bytes(bytes),
-            preimage: preimage.to_vec(),
+            path: path.to_string(),
+            input,
         },
         parties: parties.clone(),
     };
@@ -485,9 +499,14 @@ async fn sign(
     let path: DerivationPath = path_text
         .parse()
         .map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
-    let presigned = match (&preimage, k.scheme) {
-        (Some(p), Scheme::EcdsaSecp256k1) => sign_presigned(&s, &k, &path.to_string(), p).await?,
-        _ => None,
+    let input = match (&preimage, k.scheme) {
+        (Some(p), _) => Some(SignInput::Preimage(p.clone())),
+        (None, Scheme::EcdsaSecp256k1) => None,
+        (None, _) => Some(SignInput::Message(message.clone())),
+    };
+    let presigned = match input {
+        Some(input) => sign_presigned(&s, &k, &path.to_string(), input).await?,
+        None => None,
     };
     let was_presigned = presigned.is_some();
     let (outcomes, signers) = match presigned {
@@ -499,10 +518,10 @@ async fn sign(
                 .collect();
             if connected.len() < usize::from(k.threshold) {
                 return Err(JobError::NotConnected(
-                    k.parties
+                    members(&k)
                         .iter()
-                        .filter(|p| !s.hub.is_connected(p))
-                        .map(|p| name_of(&s.roster, p))
+                        .filter(|(_, p)| !s.hub.is_connected(p))
+                        .map(|(_, p)| name_of(&s.roster, p))
                         .collect(),
                 )
                 .into());
@@ -598,17 +617,14 @@ async fn refresh(
 ) -> ApiResult {
     authenticate(&s, &method, &uri, &headers, &body)?;
     let k = load_key(&s, &id).await?;
-    check_ready(&s, &k.parties, k.scheme)?;
+    let parties = members(&k);
+    let keys: Vec<NodeKey> = parties.iter().map(|(_, p)| *p).collect();
+    check_ready(&s, &keys, k.scheme)?;
     let job = Job {
         session: SessionId::random(),
         key_id: k.id.clone(),
         task: Task::Refresh,
-        parties: k
-            .parties
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i as u16, *p))
-            .collect(),
+        parties,
     };
     let deadline = match k.scheme {
         Scheme::EcdsaSecp256k1 => s.deadlines.ecdsa_setup,
@@ -632,5 +648,89 @@ async fn refresh(
     s.db.discard_presignatures(&k.id).await?;
     let mut k = k;
     k.epoch = epoch;
+    Ok(Json(key_json(&s.roster, &k)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReshareRequest {
+    /// Signers (by name) to remove from the key's group.
+    remove: Vec<String>,
+}
+
+/// Reshares a FROST key among its members minus `remove`: same public key, next epoch; the
+/// removed signers' shares no longer combine with the new ones (CGGMP keys cannot do this).
+async fn reshare(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    authenticate(&s, &method, &uri, &headers, &body)?;
+    let req: ReshareRequest = parse_body(&body)?;
+    let k = load_key(&s, &id).await?;
+    if k.scheme == Scheme::EcdsaSecp256k1 {
+        return Err(ApiError::bad_request(
+            "cggmp24 keys cannot be reshared; refresh them, or move funds to a new key",
+        ));
+    }
+    let mut removed = k.removed.clone();
+    for name in &req.remove {
+        let Some((i, _)) = members(&k)
+            .into_iter()
+            .find(|(_, p)| name_of(&s.roster, p) == *name)
+        else {
+            return Err(ApiError::bad_request(format!(
+                "{name:?} is not a member of key {}",
+                k.id
+            )));
+        };
+        removed.push(i);
+    }
+    if req.remove.is_empty() {
+        return Err(ApiError::bad_request("name at least one signer to remove"));
+    }
+    let stay: Vec<(u16, NodeKey)> = members(&k)
+        .into_iter()
+        .filter(|(i, _)| !removed.contains(i))
+        .collect();
+    if stay.len() < usize::from(k.threshold) {
+        return Err(ApiError::bad_request(format!(
+            "{} members would remain, below the threshold {}",
+            stay.len(),
+            k.threshold
+        )));
+    }
+    let keys: Vec<NodeKey> = stay.iter().map(|(_, p)| *p).collect();
+    check_ready(&s, &keys, k.scheme)?;
+    let job = Job {
+        session: SessionId::random(),
+        key_id: k.id.clone(),
+        task: Task::Reshare {
+            members: stay.iter().map(|(i, _)| *i).collect(),
+        },
+        parties: stay,
+    };
+    let outcomes = coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await?;
+    let public_key = agreed_key(&s.roster, &outcomes)?;
+    if public_key != k.public_key {
+        return Err(JobError::Inconsistent("resharing changed the public key".into()).into());
+    }
+    let epoch = outcomes
+        .iter()
+        .filter_map(|(_, o)| match o {
+            Outcome::KeyReady { epoch, .. } => Some(*epoch),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(k.epoch);
+    removed.sort_unstable();
+    s.db.set_reshared(&k.id, epoch, &removed).await?;
+    s.db.discard_presignatures(&k.id).await?;
+    let mut k = k;
+    k.epoch = epoch;
+    k.removed = removed;
     Ok(Json(key_json(&s.roster, &k)))
 }

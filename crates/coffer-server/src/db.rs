@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS keys (
     parties TEXT NOT NULL,
     public_key TEXT NOT NULL,
     epoch INTEGER NOT NULL,
+    removed TEXT NOT NULL DEFAULT '[]',
     created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS signatures (
@@ -56,6 +57,8 @@ pub struct KeyRecord {
     pub public_key: String,
     /// Current share epoch.
     pub epoch: u64,
+    /// Party indices removed by resharing (their old shares no longer combine).
+    pub removed: Vec<u16>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -124,6 +127,18 @@ impl Db {
         Ok(())
     }
 
+    /// Records a reshare: the new epoch and the parties removed so far.
+    pub async fn set_reshared(&self, id: &str, epoch: u64, removed: &[u16]) -> Result<(), DbError> {
+        sqlx::query("UPDATE keys SET epoch = ?, removed = ? WHERE id = ?")
+            .bind(epoch as i64)
+            .bind(serde_json::to_string(removed).unwrap_or_else(|_| "[]".into()))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(ctx("recording a reshare"))?;
+        Ok(())
+    }
+
     /// Sets a key's epoch after a refresh.
     pub async fn set_epoch(&self, id: &str, epoch: u64) -> Result<(), DbError> {
         sqlx::query("UPDATE keys SET epoch = ? WHERE id = ?")
@@ -153,6 +168,10 @@ impl Db {
             parties: serde_json::from_str(&parties).map_err(|_| bad("parties column"))?,
             public_key: row.try_get("public_key").map_err(ctx("reading a key"))?,
             epoch: u64::try_from(epoch).map_err(|_| bad("epoch out of range"))?,
+            removed: {
+                let removed: String = row.try_get("removed").map_err(ctx("reading a key"))?;
+                serde_json::from_str(&removed).map_err(|_| bad("removed column"))?
+            },
             created_at: row.try_get("created_at").map_err(ctx("reading a key"))?,
         })
     }

@@ -1,8 +1,9 @@
-//! Keeps every ECDSA key's presignature pool full: in the background, for each ECDSA key,
-//! while fewer than the target are ready at the root path, it asks the first `t` connected
-//! members to presign (seconds of CPU with CGGMP), and records the result. Online signing
-//! then takes one round ([`crate::api`]). Signers hold the secret halves; the server only
-//! knows ids, paths and signer sets.
+//! Keeps every key's pool of precomputed signing material full: ECDSA presignatures at the
+//! root path (seconds of CPU each with CGGMP) and FROST round-one nonces (any path). In the
+//! background, while a key has fewer than the target ready, it asks the first `t` connected
+//! members to make one more, and records it. Online signing then takes one round
+//! ([`crate::api`]). Signers hold the secret parts; the server only knows ids, paths and
+//! signer sets.
 
 use std::time::Duration;
 
@@ -13,8 +14,19 @@ use coffer_proto::scheme::Scheme;
 use crate::api::AppState;
 use crate::coordinator;
 
-/// The path pools are kept for (the vault key itself; per-address pools come with wallets).
+/// The path ECDSA presignatures are made for (the vault key itself; per-address pools come
+/// with wallets).
 pub const POOL_PATH: &str = "m";
+/// How FROST nonces are listed: usable at any path.
+pub const ANY_PATH: &str = "*";
+
+/// The pool path of a key's scheme.
+pub fn pool_path(scheme: Scheme) -> &'static str {
+    match scheme {
+        Scheme::EcdsaSecp256k1 => POOL_PATH,
+        _ => ANY_PATH,
+    }
+}
 
 /// Refills pools until the process ends; `target` 0 disables pooling.
 pub async fn refill(state: AppState, target: usize) {
@@ -33,21 +45,19 @@ async fn refill_once(state: &AppState, target: usize) -> bool {
     let Ok(keys) = state.db.keys().await else {
         return false;
     };
-    for key in keys.iter().filter(|k| k.scheme == Scheme::EcdsaSecp256k1) {
+    for key in &keys {
+        let path = pool_path(key.scheme);
         let ready = state
             .db
-            .presignatures_ready(&key.id, POOL_PATH)
+            .presignatures_ready(&key.id, path)
             .await
             .unwrap_or(i64::MAX);
         if ready >= target as i64 {
             continue;
         }
-        let parties: Vec<(u16, coffer_net::NodeKey)> = key
-            .parties
-            .iter()
-            .enumerate()
+        let parties: Vec<(u16, coffer_net::NodeKey)> = crate::api::members(key)
+            .into_iter()
             .filter(|(_, p)| state.hub.is_connected(p))
-            .map(|(i, p)| (i as u16, *p))
             .take(usize::from(key.threshold))
             .collect();
         if parties.len() < usize::from(key.threshold) {
@@ -71,15 +81,15 @@ async fn refill_once(state: &AppState, target: usize) -> bool {
                 let signers: Vec<u16> = parties.iter().map(|(i, _)| *i).collect();
                 if let Err(e) = state
                     .db
-                    .insert_presignature(&session.to_string(), &key.id, POOL_PATH, &signers)
+                    .insert_presignature(&session.to_string(), &key.id, path, &signers)
                     .await
                 {
-                    tracing::warn!("presignature pool: {e}");
+                    tracing::warn!("signing pool: {e}");
                 }
             }
-            Ok(_) => tracing::warn!("presignature pool: unexpected outcomes for key {}", key.id),
+            Ok(_) => tracing::warn!("signing pool: unexpected outcomes for key {}", key.id),
             Err(e) => {
-                tracing::warn!("presignature pool: key {}: {e}", key.id);
+                tracing::warn!("signing pool: key {}: {e}", key.id);
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         }

@@ -1,14 +1,18 @@
-//! The signer's pool of ECDSA presignatures, per key and derivation path, sealed in its
-//! store. A presignature is secret and must never sign twice: taking one removes it from
-//! the pool's index durably (atomic write, fsync) *before* it is used, so a crash at any
+//! The signer's pool of precomputed signing material, per key, sealed in its store: ECDSA
+//! presignatures (bound to a derivation path) and FROST round-one nonces (any path, listed
+//! under [`ANY_PATH`]). Both are secret and must never sign twice: taking an item removes it
+//! from the pool's index durably (atomic write, fsync) *before* it is used, so a crash at any
 //! point can lose a pooled item but never reuse one. A signer restored from a backup must
 //! discard every pooled item ([`discard_all`]): the backup may hold items spent since.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use coffer_proto::ecdsa::EcdsaPresignature;
 use coffer_proto::ids::SessionId;
+
+/// The path FROST nonces are listed under: they are not bound to one.
+pub const ANY_PATH: &str = "*";
 
 use crate::store::{ShareStore, StoreError};
 
@@ -61,34 +65,36 @@ fn write_index(store: &ShareStore, key_id: &str, entries: &[PoolEntry]) -> Resul
     Ok(())
 }
 
-/// Adds a presignature made in `session`.
-pub fn add(
+/// Adds an item made in `session` by `signers`, usable at `path`.
+pub fn add<T: Serialize>(
     store: &ShareStore,
     key_id: &str,
     session: SessionId,
-    presignature: &EcdsaPresignature,
+    path: &str,
+    signers: &[u16],
+    item: &T,
 ) -> Result<(), PoolError> {
     let id = session.to_string();
     let mut bytes = Zeroizing::new(Vec::new());
-    ciborium::into_writer(presignature, &mut *bytes).map_err(|_| PoolError::Corrupt(id.clone()))?;
+    ciborium::into_writer(item, &mut *bytes).map_err(|_| PoolError::Corrupt(id.clone()))?;
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     store.put_blob(&item_name(&id), &bytes)?;
     let mut index = read_index(store, key_id)?;
     index.push(PoolEntry {
         id,
-        path: presignature.path().to_string(),
-        signers: presignature.signers().iter().map(|p| p.get()).collect(),
+        path: path.to_string(),
+        signers: signers.to_vec(),
     });
     write_index(store, key_id, &index)
 }
 
-/// Takes the presignature made in `session` out of the pool: first removed from the index
+/// Takes the item made in `session` out of the pool: first removed from the index
 /// (durably), then read and deleted. `None` if the pool holds no such item.
-pub fn take(
+pub fn take<T: DeserializeOwned>(
     store: &ShareStore,
     key_id: &str,
     session: &SessionId,
-) -> Result<Option<EcdsaPresignature>, PoolError> {
+) -> Result<Option<T>, PoolError> {
     let id = session.to_string();
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let mut index = read_index(store, key_id)?;

@@ -13,13 +13,13 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 use coffer_net::envelope::Envelope;
-use coffer_net::frames::{Job, Outcome, Task, ToServer};
+use coffer_net::frames::{Job, Outcome, SignInput, Task, ToServer};
 use coffer_net::{NodeKey, PublicIdentity};
 use coffer_proto::ecdsa::EcdsaPresignature;
 use coffer_proto::error::SessionError;
 use coffer_proto::ids::{GroupParams, PartyIndex, SessionId};
 use coffer_proto::path::DerivationPath;
-use coffer_proto::protocol::{self, Signature};
+use coffer_proto::protocol::{self, FrostNonces, Signature};
 use coffer_proto::scheme::Scheme;
 use coffer_proto::session::{BoxedSession, Session};
 use coffer_proto::share::KeyShare;
@@ -67,11 +67,22 @@ enum Plan {
         path: DerivationPath,
         signers: Vec<PartyIndex>,
     },
-    SignPresigned {
-        presignature: Box<EcdsaPresignature>,
-        preimage: Vec<u8>,
-        me: PartyIndex,
+    Reshare {
+        share: Box<KeyShare>,
+        members: Vec<PartyIndex>,
     },
+    SignPresigned {
+        share: Box<KeyShare>,
+        item: PooledItem,
+        path: DerivationPath,
+        input: SignInput,
+    },
+}
+
+/// A pooled item taken out of the pool for one signing.
+enum PooledItem {
+    Ecdsa(Box<EcdsaPresignature>),
+    Frost(Box<FrostNonces>),
 }
 
 /// Why a job was refused or could not start (sent to the server as the outcome).
@@ -158,10 +169,10 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
                 .key_meta(&job.key_id)
                 .map_err(|e| refuse(e.to_string()))?;
             check_members(&meta, &job.parties)?;
-            if job.parties.len() != meta.parties.len() {
-                return Err(refuse("a refresh needs every party of the key"));
-            }
             let share = node.share(&job.key_id).map_err(|e| refuse(e.to_string()))?;
+            if job.parties.len() != share.members().len() {
+                return Err(refuse("a refresh needs every member of the key"));
+            }
             Plan::Refresh {
                 share: Box::new(share),
             }
@@ -182,7 +193,8 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
         }
         Task::SignPresigned {
             presignature,
-            preimage,
+            path,
+            input,
         } => {
             let meta = node
                 .key_meta(&job.key_id)
@@ -193,25 +205,62 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
             }
             let share = node.share(&job.key_id).map_err(|e| refuse(e.to_string()))?;
             let signers = party_indices(&share, &job.parties)?;
+            let path: DerivationPath = path.parse().map_err(|e| refuse(format!("path: {e}")))?;
+            let missing = || refuse("no such item in this signer's pool (unknown or already used)");
             // Spent here: removed from the pool durably before anything else happens.
-            let pre = crate::pool::take(node.store(), &job.key_id, presignature)
-                .map_err(|e| refuse(e.to_string()))?
-                .ok_or_else(|| {
-                    refuse("no such presignature in this signer's pool (unknown or already used)")
-                })?;
-            if pre.signers() != signers.as_slice() {
-                return Err(refuse("the presignature was made by another signer set"));
-            }
+            let item = match share.scheme() {
+                Scheme::EcdsaSecp256k1 => {
+                    if !matches!(input, SignInput::Preimage(_)) {
+                        return Err(refuse(
+                            "ECDSA presignatures sign preimages only (the signers hash them)",
+                        ));
+                    }
+                    let pre: EcdsaPresignature =
+                        crate::pool::take(node.store(), &job.key_id, presignature)
+                            .map_err(|e| refuse(e.to_string()))?
+                            .ok_or_else(missing)?;
+                    if pre.signers() != signers.as_slice() || *pre.path() != path {
+                        return Err(refuse(
+                            "the presignature was made by another signer set or for another path",
+                        ));
+                    }
+                    PooledItem::Ecdsa(Box::new(pre))
+                }
+                _ => {
+                    let nonces: FrostNonces =
+                        crate::pool::take(node.store(), &job.key_id, presignature)
+                            .map_err(|e| refuse(e.to_string()))?
+                            .ok_or_else(missing)?;
+                    if nonces.signers() != signers.as_slice() {
+                        return Err(refuse("the nonces were made by another signer set"));
+                    }
+                    PooledItem::Frost(Box::new(nonces))
+                }
+            };
             Plan::SignPresigned {
-                presignature: Box::new(pre),
-                preimage: preimage.clone(),
-                me: share.party(),
+                share: Box::new(share),
+                item,
+                path,
+                input: input.clone(),
             }
         }
-        Task::Reshare { .. } => {
-            return Err(refuse(
-                "this signer does not run that protocol over the network yet",
-            ))
+        Task::Reshare { members } => {
+            let meta = node
+                .key_meta(&job.key_id)
+                .map_err(|e| refuse(e.to_string()))?;
+            check_members(&meta, &job.parties)?;
+            let listed: Vec<u16> = job.parties.iter().map(|(i, _)| *i).collect();
+            if *members != listed {
+                return Err(refuse(
+                    "the members to keep must be exactly the job's parties",
+                ));
+            }
+            let share = node.share(&job.key_id).map_err(|e| refuse(e.to_string()))?;
+            let members = party_indices(&share, &job.parties)?;
+            Plan::Reshare {
+                share: Box::new(share),
+                members,
+            }
         }
     };
     Ok(Accepted { me, peers, plan })
@@ -377,6 +426,7 @@ enum Started {
     Share(BoxedSession<KeyShare>),
     Signature(BoxedSession<Signature>),
     Presignature(BoxedSession<EcdsaPresignature>),
+    Nonces(BoxedSession<FrostNonces>),
 }
 
 /// Runs one accepted job to its outcome; `None` if it was cancelled.
@@ -392,11 +442,25 @@ fn run(
     let need_primes = |scheme: Scheme| scheme == Scheme::EcdsaSecp256k1;
     let (plan, presigned) = match plan {
         Plan::SignPresigned {
-            presignature,
-            preimage,
-            me,
+            share,
+            item,
+            path,
+            input,
         } => {
-            let s = coffer_proto::presigned::start(job.session, me, *presignature, preimage);
+            let s = match item {
+                PooledItem::Ecdsa(pre) => match input {
+                    SignInput::Preimage(p) => {
+                        coffer_proto::presigned::start(job.session, share.party(), *pre, p)
+                    }
+                    SignInput::Message(_) => {
+                        return Some(refuse("ECDSA presignatures sign preimages only"))
+                    }
+                },
+                PooledItem::Frost(nonces) => {
+                    let message = input.message(share.scheme());
+                    protocol::sign_with_nonces(&share, job.session, *nonces, &message, &path)
+                }
+            };
             (None, Some(s))
         }
         other => (Some(other), None),
@@ -445,11 +509,19 @@ fn run(
                 };
                 protocol::refresh(share, job.session, p).map(Started::Share)
             }
+            Plan::Reshare { share, members } => {
+                protocol::reshare_without(share, job.session, members).map(Started::Share)
+            }
             Plan::Presign {
                 share,
                 path,
                 signers,
-            } => protocol::presign(share, job.session, signers, path).map(Started::Presignature),
+            } => match share.scheme() {
+                Scheme::EcdsaSecp256k1 => {
+                    protocol::presign(share, job.session, signers, path).map(Started::Presignature)
+                }
+                _ => protocol::precommit(share, job.session, signers).map(Started::Nonces),
+            },
             Plan::SignPresigned { .. } => return Some(refuse("nothing to run")),
         },
     };
@@ -476,19 +548,21 @@ fn run(
         Started::Presignature(mut s) => {
             let result = ctx.drive(&mut s, &rx)?;
             Some(match result {
-                Ok(pre) => match crate::pool::add(node.store(), &job.key_id, job.session, &pre) {
-                    Ok(()) => Outcome::Pooled {
-                        ready: crate::pool::levels(node.store(), &job.key_id)
-                            .iter()
-                            .filter(|(p, _)| *p == pre.path().to_string())
-                            .map(|(_, n)| *n)
-                            .sum(),
-                    },
-                    Err(e) => Outcome::Aborted {
-                        reason: format!("could not pool the presignature: {e}"),
-                        culprits: vec![],
-                    },
-                },
+                Ok(pre) => {
+                    let path = pre.path().to_string();
+                    let signers: Vec<u16> = pre.signers().iter().map(|p| p.get()).collect();
+                    ctx.pool(&path, &signers, &pre)
+                }
+                Err(e) => aborted(&e),
+            })
+        }
+        Started::Nonces(mut s) => {
+            let result = ctx.drive(&mut s, &rx)?;
+            Some(match result {
+                Ok(nonces) => {
+                    let signers: Vec<u16> = nonces.signers().iter().map(|p| p.get()).collect();
+                    ctx.pool(crate::pool::ANY_PATH, &signers, &nonces)
+                }
                 Err(e) => aborted(&e),
             })
         }
@@ -579,6 +653,31 @@ impl Ctx<'_> {
             };
             // A refused message leaves the session going; an abort becomes its outcome.
             let _ = s.handle(message);
+        }
+    }
+
+    /// Seals a pooled item in the store and reports the pool level at its path.
+    fn pool<T: serde::Serialize>(&self, path: &str, signers: &[u16], item: &T) -> Outcome {
+        let store = self.node.store();
+        match crate::pool::add(
+            store,
+            &self.job.key_id,
+            self.job.session,
+            path,
+            signers,
+            item,
+        ) {
+            Ok(()) => Outcome::Pooled {
+                ready: crate::pool::levels(store, &self.job.key_id)
+                    .iter()
+                    .filter(|(p, _)| p == path)
+                    .map(|(_, n)| *n)
+                    .sum(),
+            },
+            Err(e) => Outcome::Aborted {
+                reason: format!("could not pool the item: {e}"),
+                culprits: vec![],
+            },
         }
     }
 

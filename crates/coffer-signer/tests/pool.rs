@@ -53,11 +53,11 @@ fn pooled_presignatures_are_spent_once_and_survive_restarts() {
         .collect();
     let (first, halves) = presign();
     for (store, half) in stores.iter().zip(&halves) {
-        pool::add(store, "k-1", first, half).unwrap();
+        pool::add(store, "k-1", first, "m", &[0, 1], half).unwrap();
     }
     let (second, halves) = presign();
     for (store, half) in stores.iter().zip(&halves) {
-        pool::add(store, "k-1", second, half).unwrap();
+        pool::add(store, "k-1", second, "m", &[0, 1], half).unwrap();
     }
     assert_eq!(pool::levels(&stores[0], "k-1"), vec![("m".to_string(), 2)]);
     drop(stores);
@@ -73,7 +73,11 @@ fn pooled_presignatures_are_spent_once_and_survive_restarts() {
     // Take the first on both signers and sign with it.
     let taken: Vec<EcdsaPresignature> = stores
         .iter()
-        .map(|s| pool::take(s, "k-1", &first).unwrap().unwrap())
+        .map(|s| {
+            pool::take::<EcdsaPresignature>(s, "k-1", &first)
+                .unwrap()
+                .unwrap()
+        })
         .collect();
     assert!(taken.iter().all(|p| p.signers() == set.as_slice()));
     let sid = SessionId::random();
@@ -91,14 +95,18 @@ fn pooled_presignatures_are_spent_once_and_survive_restarts() {
     }
 
     // Spent means gone, also after a restart: never handed out twice.
-    assert!(pool::take(&stores[0], "k-1", &first).unwrap().is_none());
+    assert!(pool::take::<EcdsaPresignature>(&stores[0], "k-1", &first)
+        .unwrap()
+        .is_none());
     drop(stores);
     let stores: Vec<ShareStore> = dirs
         .iter()
         .zip(&keyfiles)
         .map(|(d, k)| ShareStore::open(&d.join("store"), k).unwrap())
         .collect();
-    assert!(pool::take(&stores[0], "k-1", &first).unwrap().is_none());
+    assert!(pool::take::<EcdsaPresignature>(&stores[0], "k-1", &first)
+        .unwrap()
+        .is_none());
     assert_eq!(pool::levels(&stores[0], "k-1"), vec![("m".to_string(), 1)]);
 
     // After a restore from backup every pooled item is discarded.
@@ -107,7 +115,9 @@ fn pooled_presignatures_are_spent_once_and_survive_restarts() {
         1
     );
     assert!(pool::levels(&stores[0], "k-1").is_empty());
-    assert!(pool::take(&stores[0], "k-1", &second).unwrap().is_none());
+    assert!(pool::take::<EcdsaPresignature>(&stores[0], "k-1", &second)
+        .unwrap()
+        .is_none());
     for d in &dirs {
         let _ = std::fs::remove_dir_all(d);
     }
