@@ -505,3 +505,77 @@ fn a_misbehaving_relay_causes_aborts_never_wrong_signatures() {
         }
     }
 }
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+/// `coffer dev` stops cleanly on SIGTERM (its server and signers with it) and, restarted
+/// on the same directory, serves the same keys.
+#[test]
+fn dev_stops_cleanly_on_sigterm_and_restarts_with_its_keys() {
+    let dir = temp_dir("restart");
+    let mut dev = Dev::start_in(dir.clone(), &[], &[]);
+    let key = dev.key(&["create", "--scheme", "ed25519"]).unwrap();
+    let info = dev.info();
+    let pids: Vec<u32> = std::iter::once(info["server"]["pid"].as_u64().unwrap() as u32)
+        .chain(
+            info["signers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["pid"].as_u64().unwrap() as u32),
+        )
+        .collect();
+    let ok = Command::new("kill")
+        .args(["-TERM", &dev.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = dev.child.wait().unwrap();
+    assert!(status.success(), "coffer dev exited with {status}");
+    let until = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| alive(*p)) {
+        assert!(Instant::now() < until, "children outlived coffer dev");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Keep the directory: the drop of the first handle must not remove it.
+    let dir_kept = std::mem::replace(&mut dev.dir, temp_dir("unused"));
+    drop(dev);
+    let dev = Dev::start_in(dir_kept, &[], &[]);
+    let keys = dev.key(&["list"]).unwrap();
+    assert_eq!(keys["keys"][0]["key_id"], key["key_id"]);
+    sign_and_check(&dev, &key, "m/1", b"after a restart of coffer dev");
+}
+
+/// The README's first command: an ephemeral cluster, a key per scheme, two signatures
+/// each, all verified; the temporary directory is removed.
+#[test]
+fn coffer_demo_runs_the_whole_path_on_an_ephemeral_cluster() {
+    let out = Command::new(exe())
+        .arg("demo")
+        .env("COFFER_INSECURE_TEST_PRIMES", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = v["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 3);
+    for k in keys {
+        let scheme = k["scheme"].as_str().unwrap();
+        let message = hex::decode(k["message"].as_str().unwrap()).unwrap();
+        for s in k["signatures"].as_array().unwrap() {
+            assert_eq!(s["signers"].as_array().unwrap().len(), 2);
+            assert!(independently_valid(
+                scheme,
+                s["public_key"].as_str().unwrap(),
+                &message,
+                s["signature"].as_str().unwrap()
+            ));
+        }
+    }
+}

@@ -217,6 +217,21 @@ impl Db {
         Ok(())
     }
 
+    /// The derivation paths a key signed at most recently (newest first, at most `limit`).
+    pub async fn recent_paths(&self, key_id: &str, limit: i64) -> Result<Vec<String>, DbError> {
+        let rows = sqlx::query(
+            "SELECT path FROM signatures WHERE key_id = ? GROUP BY path ORDER BY MAX(id) DESC LIMIT ?",
+        )
+        .bind(key_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ctx("listing recent paths"))?;
+        rows.iter()
+            .map(|r| r.try_get("path").map_err(ctx("reading a path")))
+            .collect()
+    }
+
     /// How many signatures a key has made.
     pub async fn signature_count(&self, key_id: &str) -> Result<i64, DbError> {
         sqlx::query("SELECT COUNT(*) AS n FROM signatures WHERE key_id = ?")

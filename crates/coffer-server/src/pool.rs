@@ -40,60 +40,86 @@ pub async fn refill(state: AppState, target: usize) {
     }
 }
 
-/// One presignature for the first key below target; true if one was attempted.
+/// Paths an ECDSA key keeps presignatures for: the key itself and the paths it signed at
+/// most recently (presignatures are bound to a path; FROST nonces are not).
+const RECENT_PATHS: i64 = 3;
+
+async fn pool_paths(state: &AppState, key: &crate::db::KeyRecord) -> Vec<String> {
+    let mut paths = vec![pool_path(key.scheme).to_string()];
+    if key.scheme == Scheme::EcdsaSecp256k1 {
+        for p in state
+            .db
+            .recent_paths(&key.id, RECENT_PATHS)
+            .await
+            .unwrap_or_default()
+        {
+            if !paths.contains(&p) {
+                paths.push(p);
+            }
+        }
+    }
+    paths
+}
+
+/// One pooled item for the first (key, path) below target; true if one was attempted.
 async fn refill_once(state: &AppState, target: usize) -> bool {
     let Ok(keys) = state.db.keys().await else {
         return false;
     };
     for key in &keys {
-        let path = pool_path(key.scheme);
-        let ready = state
-            .db
-            .presignatures_ready(&key.id, path)
-            .await
-            .unwrap_or(i64::MAX);
-        if ready >= target as i64 {
-            continue;
-        }
-        let parties: Vec<(u16, coffer_net::NodeKey)> = crate::api::members(key)
-            .into_iter()
-            .filter(|(_, p)| state.hub.is_connected(p))
-            .take(usize::from(key.threshold))
-            .collect();
-        if parties.len() < usize::from(key.threshold) {
-            continue;
-        }
-        let session = SessionId::random();
-        let job = Job {
-            session,
-            key_id: key.id.clone(),
-            task: Task::Presign {
-                path: POOL_PATH.into(),
-            },
-            parties: parties.clone(),
-        };
-        match coordinator::run(&state.hub, &state.roster, job, state.deadlines.other).await {
-            Ok(outcomes)
-                if outcomes
-                    .iter()
-                    .all(|(_, o)| matches!(o, Outcome::Pooled { .. })) =>
-            {
-                let signers: Vec<u16> = parties.iter().map(|(i, _)| *i).collect();
-                if let Err(e) = state
-                    .db
-                    .insert_presignature(&session.to_string(), &key.id, path, &signers)
-                    .await
+        for path in pool_paths(state, key).await {
+            let ready = state
+                .db
+                .presignatures_ready(&key.id, &path)
+                .await
+                .unwrap_or(i64::MAX);
+            if ready >= target as i64 {
+                continue;
+            }
+            let parties: Vec<(u16, coffer_net::NodeKey)> = crate::api::members(key)
+                .into_iter()
+                .filter(|(_, p)| state.hub.is_connected(p))
+                .take(usize::from(key.threshold))
+                .collect();
+            if parties.len() < usize::from(key.threshold) {
+                break;
+            }
+            let session = SessionId::random();
+            let job = Job {
+                session,
+                key_id: key.id.clone(),
+                task: Task::Presign {
+                    path: if path == ANY_PATH {
+                        POOL_PATH.into()
+                    } else {
+                        path.clone()
+                    },
+                },
+                parties: parties.clone(),
+            };
+            match coordinator::run(&state.hub, &state.roster, job, state.deadlines.other).await {
+                Ok(outcomes)
+                    if outcomes
+                        .iter()
+                        .all(|(_, o)| matches!(o, Outcome::Pooled { .. })) =>
                 {
-                    tracing::warn!("signing pool: {e}");
+                    let signers: Vec<u16> = parties.iter().map(|(i, _)| *i).collect();
+                    if let Err(e) = state
+                        .db
+                        .insert_presignature(&session.to_string(), &key.id, &path, &signers)
+                        .await
+                    {
+                        tracing::warn!("signing pool: {e}");
+                    }
+                }
+                Ok(_) => tracing::warn!("signing pool: unexpected outcomes for key {}", key.id),
+                Err(e) => {
+                    tracing::warn!("signing pool: key {} at {path}: {e}", key.id);
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                 }
             }
-            Ok(_) => tracing::warn!("signing pool: unexpected outcomes for key {}", key.id),
-            Err(e) => {
-                tracing::warn!("signing pool: key {}: {e}", key.id);
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
+            return true;
         }
-        return true;
     }
     false
 }
