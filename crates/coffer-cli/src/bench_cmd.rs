@@ -24,10 +24,12 @@ pub(crate) struct BenchArgs {
 /// Benchmarks beyond the in-process suite.
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
-    /// Signing through an ephemeral cluster (a server and three signer processes) versus the
-    /// raw libraries in process, in one run: latency p50/p99 and throughput per concurrency
-    /// level for the FROST schemes; CGGMP ECDSA interactive, presigned, and the
-    /// presignature pool's rate and CPU cost, within a time budget.
+    /// Signing through an ephemeral cluster versus the raw libraries, in one run.
+    ///
+    /// A server and three signer processes (2-of-3) on this machine: latency p50/p99 and
+    /// throughput per concurrency level for the FROST schemes; CGGMP ECDSA interactive and
+    /// presigned, and the presignature pool's rate and CPU cost, within a time budget.
+    /// Every signature is verified independently.
     Cluster(crate::cluster_bench::ClusterArgs),
 }
 

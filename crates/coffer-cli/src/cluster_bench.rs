@@ -51,6 +51,7 @@
 //!                  "wall_s": .., "throughput_per_s": .., "ratio_p50_vs_raw": ..,
 //!                  "throughput_vs_raw": .., "cpu_s_per_signature": null,
 //!                  "pooled": 0}, ...],
+//!      "interference": {"wall_s": .., "other_cpu_s": .., "other_cpu_share": ..},
 //!      "notes": ".."},
 //!     {"scheme": "ed25519", ...},
 //!     {"scheme": "ecdsa-secp256k1", "key_id": "k-..", "raw_p50_ms": (interactive),
@@ -63,6 +64,10 @@
 //!                 {"mode": "presigned", ..., "not_presigned": 0}],
 //!      "notes": ".."}]}}
 //! ```
+//!
+//! `interference` is the CPU that processes outside the benchmark used while a scheme was
+//! measured (/proc/stat minus this process and the cluster's): on a shared machine it tells
+//! how much the numbers may be disturbed.
 //!
 //! Ratios: `ratio_p50_vs_raw` is the level's p50 over the raw p50 of the same operation;
 //! `throughput_vs_raw` is the level's throughput over one thread running the raw library
@@ -308,8 +313,89 @@ struct SchemeResult {
     pool: Option<PoolFill>,
     /// Signing through the cluster.
     levels: Vec<Level>,
+    /// CPU other processes on the machine used while this scheme was measured.
+    interference: Option<Interference>,
     /// What the numbers mean.
     notes: String,
+}
+
+/// CPU that processes outside the benchmark (neither this process nor the cluster's) used
+/// during a measurement, from /proc/stat: on a shared machine, a sign of noise.
+#[derive(Clone, Copy, Debug, Serialize)]
+struct Interference {
+    /// Wall clock of the measurement, s.
+    wall_s: f64,
+    /// CPU seconds used by other processes.
+    other_cpu_s: f64,
+    /// That CPU as a share of all cores over the wall clock.
+    other_cpu_share: f64,
+}
+
+impl Interference {
+    fn new(wall_s: f64, other_cpu_s: f64, cores: usize) -> Interference {
+        Interference {
+            wall_s,
+            other_cpu_s,
+            other_cpu_share: if wall_s > 0.0 {
+                other_cpu_s / (wall_s * cores.max(1) as f64)
+            } else {
+                0.0
+            },
+        }
+    }
+
+    fn add(self, o: Interference, cores: usize) -> Interference {
+        Interference::new(
+            self.wall_s + o.wall_s,
+            self.other_cpu_s + o.other_cpu_s,
+            cores,
+        )
+    }
+}
+
+/// Busy clock ticks of the whole machine (every core), from the first line of /proc/stat.
+fn system_busy_ticks() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().next()?.strip_prefix("cpu ")?;
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .map(|x| x.parse::<f64>())
+        .collect::<Result<_, _>>()
+        .ok()?;
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    Some([0, 1, 2, 5, 6, 7].iter().filter_map(|i| f.get(*i)).sum())
+}
+
+/// Watches the machine's CPU during a measurement.
+struct Watch {
+    started: Instant,
+    system: Option<f64>,
+    ours: f64,
+}
+
+/// CPU ticks of this process and the live processes in `pids`.
+fn our_ticks(pids: &[u32]) -> f64 {
+    std::iter::once(std::process::id())
+        .chain(pids.iter().copied())
+        .filter_map(process_cpu_ticks)
+        .sum()
+}
+
+impl Watch {
+    fn start(pids: &[u32]) -> Watch {
+        Watch {
+            started: Instant::now(),
+            system: system_busy_ticks(),
+            ours: our_ticks(pids),
+        }
+    }
+
+    fn stop(&self, pids: &[u32], clk_tck: f64, cores: usize) -> Option<Interference> {
+        let wall_s = self.started.elapsed().as_secs_f64();
+        let system = system_busy_ticks()? - self.system?;
+        let other_cpu_s = ((system - (our_ticks(pids) - self.ours)) / clk_tck).max(0.0);
+        Some(Interference::new(wall_s, other_cpu_s, cores))
+    }
 }
 
 /// The machine and build the numbers come from.
@@ -686,7 +772,8 @@ fn time_raw<T>(
     Ok((times, outputs))
 }
 
-/// FROST signing by the library itself (frost-core via `coffer_bench::raw`), 2-of-3.
+/// FROST signing by the library itself (frost-core via `coffer_bench::raw`), 2-of-3, after
+/// one untimed warm-up signature.
 fn raw_frost(scheme: Scheme) -> Result<Vec<Duration>, Failure> {
     let limit = Duration::from_secs(2);
     let digest = |i: usize| -> [u8; 32] {
@@ -697,6 +784,7 @@ fn raw_frost(scheme: Scheme) -> Result<Vec<Duration>, Failure> {
         Scheme::SchnorrBip340 => {
             let g =
                 coffer_bench::raw::frost_keygen::<coffer_proto::share::Bip340>(THRESHOLD, SIGNERS)?;
+            coffer_bench::raw::frost_sign(&g, t, &digest(usize::MAX))?;
             time_raw(RAW_FROST_MIN, 5000, limit, |i| {
                 Ok(coffer_bench::raw::frost_sign(&g, t, &digest(i))?)
             })?
@@ -705,6 +793,7 @@ fn raw_frost(scheme: Scheme) -> Result<Vec<Duration>, Failure> {
             let g = coffer_bench::raw::frost_keygen::<coffer_proto::share::Ed25519>(
                 THRESHOLD, SIGNERS,
             )?;
+            coffer_bench::raw::frost_sign(&g, t, &digest(usize::MAX))?;
             time_raw(RAW_FROST_MIN, 5000, limit, |i| {
                 Ok(coffer_bench::raw::frost_sign(&g, t, &digest(i))?)
             })?
@@ -773,6 +862,7 @@ fn frost_scheme(
         spent_s: None,
         pool: None,
         levels,
+        interference: None,
         notes: FROST_NOTES.into(),
     })
 }
@@ -871,6 +961,7 @@ fn ecdsa_cluster(
         "concurrency 1 only: a CGGMP signature is seconds of CPU and the machine has few cores".into(),
         "raw: cggmp24 under round-based's simulator via coffer_bench::raw (2-of-3, both signers in one thread, no serialization), measured while no cluster process ran; its presign time is therefore also its CPU time".into(),
         "cluster (restarted with the pool on, same keys and signers): CPU is user + system seconds of the server and signer processes (/proc/PID/stat)".into(),
+        "the cluster's two signers compute in parallel on separate cores while the raw simulator runs both in one thread, so a latency ratio below 1 is possible; compare cpu_s_per_signature (and the pool's CPU per presignature) with the raw times, which are CPU times".into(),
     ];
 
     eprintln!(
@@ -1050,6 +1141,7 @@ fn ecdsa_cluster(
         spent_s: Some(spent.as_secs_f64()),
         pool: Some(pool),
         levels: vec![interactive, presigned],
+        interference: None,
         notes: notes.join("; "),
     })
 }
@@ -1145,19 +1237,31 @@ fn bench_in(dir: &Path, settings: &Settings, quick: bool) -> Result<Report, Fail
         run_started.elapsed().as_secs_f64()
     );
     let client = ctx.client()?;
+    let cores = machine().cores;
     let mut schemes = Vec::new();
     for scheme in [Scheme::SchnorrBip340, Scheme::Ed25519] {
-        schemes.push(frost_scheme(&ctx, &client, scheme, settings)?);
+        let watch = Watch::start(&ctx.pids);
+        let mut result = frost_scheme(&ctx, &client, scheme, settings)?;
+        result.interference = watch.stop(&ctx.pids, ctx.clk_tck, cores);
+        schemes.push(result);
     }
     drop(client);
     drop(cluster);
+    let watch = Watch::start(&[]);
     let raw = ecdsa_raw(settings, raw_primes)?;
+    let raw_interference = watch.stop(&[], ctx.clk_tck, cores);
     eprintln!(
         "restarting the cluster with a pool of {} presignatures per key",
         settings.presign_pool
     );
     let (cluster, ctx) = start_cluster(dir, settings.presign_pool)?;
-    schemes.push(ecdsa_cluster(&ctx, &ctx.client()?, settings, raw)?);
+    let watch = Watch::start(&ctx.pids);
+    let mut result = ecdsa_cluster(&ctx, &ctx.client()?, settings, raw)?;
+    result.interference = match (raw_interference, watch.stop(&ctx.pids, ctx.clk_tck, cores)) {
+        (Some(a), Some(b)) => Some(a.add(b, cores)),
+        (a, b) => a.or(b),
+    };
+    schemes.push(result);
     drop(cluster);
     Ok(Report {
         signers: SIGNERS,
@@ -1312,7 +1416,7 @@ fn render(r: &Report) -> String {
         }
         if let Some(p) = &s.pool {
             out.push_str(&format!(
-                "{} presignature pool: {} of {} in {:.1} s: {} presignatures/s, {} CPU-s per presignature (server + signers; raw library presign p50 {} s: {} the CPU)\n",
+                "{} presignature pool: {} of {} in {:.1} s: {} presignatures/s, {} CPU-s per presignature (server + signers; raw library presign p50 {} s; cluster CPU / raw: {})\n",
                 s.scheme,
                 p.filled,
                 p.target,
@@ -1331,6 +1435,15 @@ fn render(r: &Report) -> String {
                 ));
             }
         }
+        if let Some(i) = &s.interference {
+            out.push_str(&format!(
+                "{}: other processes on the machine used {:.1} CPU-s during its {:.0} s ({:.0}% of all cores)\n",
+                s.scheme,
+                i.other_cpu_s,
+                i.wall_s,
+                i.other_cpu_share * 100.0
+            ));
+        }
         if let (Some(k), Some(b), Some(sp)) = (s.keygen_s, s.budget_s, s.spent_s) {
             out.push_str(&format!(
                 "{}: key generation {k:.1} s (setup); measurements {sp:.0} s of a {b} s budget\n",
@@ -1339,8 +1452,19 @@ fn render(r: &Report) -> String {
         }
     }
     out.push_str("\nnotes:\n");
+    let mut printed: Vec<&str> = Vec::new();
     for s in &r.schemes {
-        out.push_str(&format!("  {}: {}\n", s.scheme, s.notes));
+        if printed.contains(&s.notes.as_str()) {
+            continue;
+        }
+        printed.push(&s.notes);
+        let names: Vec<&str> = r
+            .schemes
+            .iter()
+            .filter(|o| o.notes == s.notes)
+            .map(|o| o.scheme)
+            .collect();
+        out.push_str(&format!("  {}: {}\n", names.join(", "), s.notes));
     }
     out.push_str("  columns: sigs = signatures counted; p99 '-' = fewer than 100 samples; p50/raw = cluster p50 / raw-library p50; sig/s/raw = cluster throughput / one thread running the raw library back to back; every signature verified independently; --json for all fields\n");
     out
