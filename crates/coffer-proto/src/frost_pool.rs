@@ -12,12 +12,12 @@ use frost_core::round1::{SigningCommitments, SigningNonces};
 use frost_core::Identifier;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Abort, AbortReason, ArgumentError, Bug, RejectedMessage, SessionError};
+use crate::error::{Abort, AbortReason, ArgumentError, Bug, SessionError};
 use crate::frost::{digest_of, frost_abort, identifier, FrostShare, FrostSuite};
 use crate::ids::{signing_set_among, PartyIndex, SessionId};
 use crate::message::{decode_payload, encode_payload, Message};
 use crate::path::DerivationPath;
-use crate::session::{check_echoes, Inbox, Session};
+use crate::session::{check_echoes, Inbox};
 
 const ROUND: u16 = 1;
 
@@ -266,41 +266,5 @@ impl<C: FrostSuite> OnlineSign<C> {
     }
 }
 
-macro_rules! session_impl {
-    ($ty:ident, $out:ty) => {
-        impl<C: FrostSuite> Session for $ty<C> {
-            type Output = $out;
-            fn session_id(&self) -> SessionId {
-                self.session
-            }
-            fn party(&self) -> PartyIndex {
-                self.me
-            }
-            fn handle(&mut self, m: Message) -> Result<(), SessionError> {
-                if self.finished {
-                    return Err(RejectedMessage::Finished.into());
-                }
-                let r = self.handle_inner(m);
-                if let Err(e) = &r {
-                    if !matches!(e, SessionError::Rejected(_)) {
-                        self.finished = true;
-                        self.outcome = Some(Err(e.clone()));
-                    }
-                }
-                r
-            }
-            fn take_outgoing(&mut self) -> Vec<Message> {
-                std::mem::take(&mut self.outgoing)
-            }
-            fn take_outcome(&mut self) -> Option<Result<$out, SessionError>> {
-                self.outcome.take()
-            }
-            fn is_finished(&self) -> bool {
-                self.finished
-            }
-        }
-    };
-}
-
-session_impl!(Precommit, NonceRecord<C>);
-session_impl!(OnlineSign, Vec<u8>);
+crate::session::explicit_session!(Precommit<C: FrostSuite>, NonceRecord<C>);
+crate::session::explicit_session!(OnlineSign<C: FrostSuite>, Vec<u8>);

@@ -12,7 +12,7 @@ use crate::ids::{PartyIndex, SessionId};
 use crate::message::{decode_payload, encode_payload, Message};
 use crate::protocol::Signature;
 use crate::scheme::Scheme;
-use crate::session::{BoxedSession, Inbox, Session};
+use crate::session::{BoxedSession, Inbox};
 
 const ROUND: u16 = 1;
 
@@ -129,40 +129,4 @@ impl PresignedSign {
     }
 }
 
-impl Session for PresignedSign {
-    type Output = Signature;
-
-    fn session_id(&self) -> SessionId {
-        self.session
-    }
-
-    fn party(&self) -> PartyIndex {
-        self.me
-    }
-
-    fn handle(&mut self, m: Message) -> Result<(), SessionError> {
-        if self.finished {
-            return Err(crate::error::RejectedMessage::Finished.into());
-        }
-        let r = self.handle_inner(m);
-        if let Err(e) = &r {
-            if !matches!(e, SessionError::Rejected(_)) {
-                self.finished = true;
-                self.outcome = Some(Err(e.clone()));
-            }
-        }
-        r
-    }
-
-    fn take_outgoing(&mut self) -> Vec<Message> {
-        std::mem::take(&mut self.outgoing)
-    }
-
-    fn take_outcome(&mut self) -> Option<Result<Signature, SessionError>> {
-        self.outcome.take()
-    }
-
-    fn is_finished(&self) -> bool {
-        self.finished
-    }
-}
+crate::session::explicit_session!(PresignedSign, Signature);

@@ -45,46 +45,54 @@ pub trait Session {
 /// `outgoing`, `outcome` and `finished` and a method `handle_inner`: a refused message
 /// leaves the run going; any other error ends it, with that error as its outcome.
 macro_rules! explicit_session {
+    (@body $out:ty) => {
+        type Output = $out;
+
+        fn session_id(&self) -> $crate::ids::SessionId {
+            self.session
+        }
+
+        fn party(&self) -> $crate::ids::PartyIndex {
+            self.me
+        }
+
+        fn handle(
+            &mut self,
+            m: $crate::message::Message,
+        ) -> Result<(), $crate::error::SessionError> {
+            if self.finished {
+                return Err($crate::error::RejectedMessage::Finished.into());
+            }
+            let r = self.handle_inner(m);
+            if let Err(e) = &r {
+                if !matches!(e, $crate::error::SessionError::Rejected(_)) {
+                    self.finished = true;
+                    self.outcome = Some(Err(e.clone()));
+                }
+            }
+            r
+        }
+
+        fn take_outgoing(&mut self) -> Vec<$crate::message::Message> {
+            std::mem::take(&mut self.outgoing)
+        }
+
+        fn take_outcome(&mut self) -> Option<Result<$out, $crate::error::SessionError>> {
+            self.outcome.take()
+        }
+
+        fn is_finished(&self) -> bool {
+            self.finished
+        }
+    };
     ($ty:ident<$p:ident: $bound:path>, $out:ty) => {
         impl<$p: $bound> $crate::session::Session for $ty<$p> {
-            type Output = $out;
-
-            fn session_id(&self) -> $crate::ids::SessionId {
-                self.session
-            }
-
-            fn party(&self) -> $crate::ids::PartyIndex {
-                self.me
-            }
-
-            fn handle(
-                &mut self,
-                m: $crate::message::Message,
-            ) -> Result<(), $crate::error::SessionError> {
-                if self.finished {
-                    return Err($crate::error::RejectedMessage::Finished.into());
-                }
-                let r = self.handle_inner(m);
-                if let Err(e) = &r {
-                    if !matches!(e, $crate::error::SessionError::Rejected(_)) {
-                        self.finished = true;
-                        self.outcome = Some(Err(e.clone()));
-                    }
-                }
-                r
-            }
-
-            fn take_outgoing(&mut self) -> Vec<$crate::message::Message> {
-                std::mem::take(&mut self.outgoing)
-            }
-
-            fn take_outcome(&mut self) -> Option<Result<$out, $crate::error::SessionError>> {
-                self.outcome.take()
-            }
-
-            fn is_finished(&self) -> bool {
-                self.finished
-            }
+            $crate::session::explicit_session!(@body $out);
+        }
+    };
+    ($ty:ident, $out:ty) => {
+        impl $crate::session::Session for $ty {
+            $crate::session::explicit_session!(@body $out);
         }
     };
 }

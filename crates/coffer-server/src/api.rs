@@ -626,29 +626,34 @@ async fn refresh(
         task: Task::Refresh,
         parties,
     };
+    let epoch = renew_shares(&s, &k, job).await?;
+    s.db.set_epoch(&k.id, epoch).await?;
+    s.db.discard_presignatures(&k.id).await?;
+    let mut k = k;
+    k.epoch = epoch;
+    Ok(Json(key_json(&s.roster, &k)))
+}
+
+/// Runs a job that gives a key new shares (refresh, reshare): every party must report the
+/// same, unchanged public key. Returns the new epoch. The caller records it and retires the
+/// pooled presignatures and nonces made from the old shares.
+async fn renew_shares(s: &AppState, k: &KeyRecord, job: Job) -> Result<u64, ApiError> {
     let deadline = match k.scheme {
         Scheme::EcdsaSecp256k1 => s.deadlines.ecdsa_setup,
         _ => s.deadlines.other,
     };
     let outcomes = coordinator::run(&s.hub, &s.roster, job, deadline).await?;
-    let public_key = agreed_key(&s.roster, &outcomes)?;
-    if public_key != k.public_key {
-        return Err(JobError::Inconsistent("refresh changed the public key".into()).into());
+    if agreed_key(&s.roster, &outcomes)? != k.public_key {
+        return Err(JobError::Inconsistent("the public key changed".into()).into());
     }
-    let epoch = outcomes
+    Ok(outcomes
         .iter()
         .filter_map(|(_, o)| match o {
             Outcome::KeyReady { epoch, .. } => Some(*epoch),
             _ => None,
         })
         .max()
-        .unwrap_or(k.epoch);
-    s.db.set_epoch(&k.id, epoch).await?;
-    // Presignatures made from the old shares are retired with them.
-    s.db.discard_presignatures(&k.id).await?;
-    let mut k = k;
-    k.epoch = epoch;
-    Ok(Json(key_json(&s.roster, &k)))
+        .unwrap_or(k.epoch))
 }
 
 #[derive(Deserialize)]
@@ -713,19 +718,7 @@ async fn reshare(
         },
         parties: stay,
     };
-    let outcomes = coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await?;
-    let public_key = agreed_key(&s.roster, &outcomes)?;
-    if public_key != k.public_key {
-        return Err(JobError::Inconsistent("resharing changed the public key".into()).into());
-    }
-    let epoch = outcomes
-        .iter()
-        .filter_map(|(_, o)| match o {
-            Outcome::KeyReady { epoch, .. } => Some(*epoch),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(k.epoch);
+    let epoch = renew_shares(&s, &k, job).await?;
     removed.sort_unstable();
     s.db.set_reshared(&k.id, epoch, &removed).await?;
     s.db.discard_presignatures(&k.id).await?;
