@@ -439,7 +439,18 @@ fn run(
     out: &UnboundedSender<ToServer>,
 ) -> Option<Outcome> {
     let Accepted { me, peers, plan } = accepted;
-    let need_primes = |scheme: Scheme| scheme == Scheme::EcdsaSecp256k1;
+    // ECDSA key generation and refresh take one set of this signer's safe primes.
+    let primes_for = |scheme: Scheme| -> Result<Option<coffer_proto::primes::Primes>, Outcome> {
+        if scheme != Scheme::EcdsaSecp256k1 {
+            return Ok(None);
+        }
+        primes
+            .take(node.store())
+            .map(Some)
+            .ok_or_else(|| Outcome::NotReady {
+                reason: "no safe primes ready yet (still generating)".into(),
+            })
+    };
     let (plan, presigned) = match plan {
         Plan::SignPresigned {
             share,
@@ -470,17 +481,9 @@ fn run(
         (None, None) => return Some(refuse("nothing to run")),
         (Some(plan), None) => match plan {
             Plan::Keygen { scheme, params } => {
-                let p = if need_primes(*scheme) {
-                    match primes.take(node.store()) {
-                        Some(p) => Some(p),
-                        None => {
-                            return Some(Outcome::NotReady {
-                                reason: "no safe primes ready yet (still generating)".into(),
-                            })
-                        }
-                    }
-                } else {
-                    None
+                let p = match primes_for(*scheme) {
+                    Ok(p) => p,
+                    Err(not_ready) => return Some(not_ready),
                 };
                 let me = match PartyIndex::new(me, *params) {
                     Ok(m) => m,
@@ -495,17 +498,9 @@ fn run(
                 signers,
             } => protocol::sign(share, job.session, signers, message, path).map(Started::Signature),
             Plan::Refresh { share } => {
-                let p = if need_primes(share.scheme()) {
-                    match primes.take(node.store()) {
-                        Some(p) => Some(p),
-                        None => {
-                            return Some(Outcome::NotReady {
-                                reason: "no safe primes ready yet (still generating)".into(),
-                            })
-                        }
-                    }
-                } else {
-                    None
+                let p = match primes_for(share.scheme()) {
+                    Ok(p) => p,
+                    Err(not_ready) => return Some(not_ready),
                 };
                 protocol::refresh(share, job.session, p).map(Started::Share)
             }
