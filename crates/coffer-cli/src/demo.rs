@@ -23,8 +23,10 @@ pub(crate) struct DemoArgs {
     dir: Option<PathBuf>,
 }
 
-pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
-    let (dir, temporary) = match args.dir {
+/// The demo's directory: the one given (kept), or a fresh temporary one (`true`: remove it
+/// afterwards).
+pub(crate) fn demo_dir(given: Option<PathBuf>) -> (PathBuf, bool) {
+    match given {
         Some(d) => (d, false),
         None => {
             let mut tag = [0u8; 8];
@@ -34,7 +36,11 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
                 true,
             )
         }
-    };
+    }
+}
+
+pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
+    let (dir, temporary) = demo_dir(args.dir);
     let result = demo_in(&dir);
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);

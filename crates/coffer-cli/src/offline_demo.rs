@@ -31,17 +31,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), Failure> {
             Passphrase::new(hex::encode(bytes))?
         }
     };
-    let (dir, temporary) = match args.dir {
-        Some(d) => (d, false),
-        None => {
-            let mut tag = [0u8; 8];
-            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut tag);
-            (
-                std::env::temp_dir().join(format!("coffer-demo-{}", hex::encode(tag))),
-                true,
-            )
-        }
-    };
+    let (dir, temporary) = crate::demo::demo_dir(args.dir);
     let result = run_in(&dir, &pass);
     if temporary {
         let _ = std::fs::remove_dir_all(&dir);
