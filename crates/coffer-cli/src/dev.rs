@@ -2,9 +2,11 @@
 //! in its data directory, three admin credentials (quorum 2), the server's identity, N
 //! signers (each with its own encrypted store and identity) and a dev-mode roster signed by
 //! the admins, which every signer pins. Then it runs the server and the signers as separate
-//! processes, writes `dev.json` for the other commands, and prints `coffer dev ready: URL`.
-//! Restarting with the same directory reuses everything. Children exit when `coffer dev`
-//! does (their standard input closes).
+//! processes, bootstraps a tenant (`acme`) with one user per role (keys in
+//! `DIR/credentials`), writes `dev.json` for the other commands, and prints
+//! `coffer dev ready: URL` (the only stdout line; the summary goes to stderr). Restarting with
+//! the same directory reuses everything, the tenant and users included. Children exit when
+//! `coffer dev` does (their standard input closes).
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -20,8 +22,22 @@ use coffer_net::Identity;
 use coffer_signer::keysource::KeyFileSource;
 use coffer_signer::node::SignerNode;
 
-use crate::client::{read_credential, ApiClient, ChildInfo, DevInfo};
+use crate::client::{read_credential, ApiClient, ChildInfo, DevCredential, DevInfo};
 use crate::Failure;
+
+/// The tenant `coffer dev` creates.
+const TENANT: &str = "acme";
+
+/// The tenant's users `coffer dev` creates, one credential each: (name, role).
+const USERS: [(&str, &str); 7] = [
+    ("ops", "admin"),
+    ("ivan", "initiator"),
+    ("alice", "approver"),
+    ("bob", "approver"),
+    ("carol", "approver"),
+    ("vera", "viewer"),
+    ("audrey", "auditor"),
+];
 
 /// Admins in a dev cluster, and how many must sign a roster change.
 const ADMINS: usize = 3;
@@ -214,6 +230,8 @@ pub(crate) fn start(
                 data: dir.join("server"),
             },
             signers: vec![],
+            tenant: None,
+            credentials: vec![],
         },
         children: vec![],
     };
@@ -271,10 +289,140 @@ pub(crate) fn start(
             .map(|l| l.iter().filter(|s| s["connected"] == true).count() == n)
             .unwrap_or(false)
     })?;
-    let path = dir.join("dev.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&cluster.info)?).map_err(io_err(&path))?;
+    write_dev_info(dir, &cluster.info)?;
     Ok(cluster)
 }
+
+fn write_dev_info(dir: &Path, info: &DevInfo) -> Result<(), Failure> {
+    let path = dir.join("dev.json");
+    std::fs::write(&path, serde_json::to_string_pretty(info)?).map_err(io_err(&path))
+}
+
+/// Creates, as the operator (admin-1), the dev tenant and its users unless `info` (carried
+/// over from the previous dev.json) records them; dev.json is rewritten after each step, so
+/// an interrupted bootstrap resumes where it stopped (a key file written but not recorded
+/// is reused; a user the server already has is accepted).
+fn bootstrap(dir: &Path, info: &mut DevInfo) -> Result<(), Failure> {
+    let client = ApiClient::new(&info.api_url, read_credential(&admin_path(dir, 0))?);
+    let failed = |what: &str, e: crate::client::ApiFailure| {
+        Failure(format!(
+            "cannot bootstrap the dev tenant: {what}: {} ({})",
+            e.message, e.code
+        ))
+    };
+    let tenant = match info.tenant.clone() {
+        Some(t) => t,
+        None => {
+            let created = client.call(
+                "POST",
+                "/v1/tenants",
+                Some(&serde_json::json!({ "name": TENANT })),
+            );
+            let tenant = match created {
+                Ok(v) => v["id"].as_str().map(str::to_string),
+                // A server without the custody API (no such route): nothing to bootstrap.
+                Err(e) if e.code == "http_error" && e.message == "HTTP 404" => {
+                    eprintln!("coffer dev: the server has no custody API (POST /v1/tenants: HTTP 404); no tenant or users created");
+                    return Ok(());
+                }
+                // Perhaps created by an earlier run that stopped before recording it.
+                Err(e) => {
+                    let list = client
+                        .call("GET", "/v1/tenants", None)
+                        .map_err(|_| failed("creating the tenant", e.clone()))?;
+                    let found = crate::output::items(&list, "tenants")
+                        .iter()
+                        .find(|t| t["name"] == TENANT)
+                        .and_then(|t| t["id"].as_str().map(str::to_string));
+                    if found.is_none() {
+                        return Err(failed("creating the tenant", e));
+                    }
+                    found
+                }
+            }
+            .ok_or_else(|| Failure(format!("the server did not say the id of tenant {TENANT}")))?;
+            info.tenant = Some(tenant.clone());
+            write_dev_info(dir, info)?;
+            tenant
+        }
+    };
+    let creds = dir.join("credentials");
+    std::fs::create_dir_all(&creds).map_err(io_err(&creds))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o700))
+            .map_err(io_err(&creds))?;
+    }
+    // Absolute, so that dev.json works from any directory.
+    let creds = std::fs::canonicalize(&creds).map_err(io_err(&creds))?;
+    for (name, role) in USERS {
+        if info.credentials.iter().any(|c| c.name == name) {
+            continue;
+        }
+        let key_file = creds.join(format!("{name}.key"));
+        let identity = if key_file.exists() {
+            read_credential(&key_file)?
+        } else {
+            crate::admin_cmd::generate_credential(&key_file, name)?
+        };
+        let public_key = identity.node_key().to_hex();
+        match crate::admin_cmd::add_user_api(&client, name, role, &public_key, Some(&tenant)) {
+            Ok(_) => {}
+            Err(e) if e.code == "conflict" => {}
+            Err(e) => return Err(failed(&format!("adding user {name}"), e)),
+        }
+        info.credentials.push(DevCredential {
+            name: name.to_string(),
+            role: role.to_string(),
+            key_file,
+            public_key,
+        });
+        write_dev_info(dir, info)?;
+    }
+    Ok(())
+}
+
+/// What a newcomer reads once the cluster is ready (on stderr).
+fn summary(dir: &Path, info: &DevInfo) -> String {
+    if info.tenant.is_none() {
+        return String::new();
+    }
+    let mut out = format!(
+        "tenant {TENANT} ({}); credentials in {}:\n",
+        info.tenant.as_deref().unwrap_or("-"),
+        dir.join("credentials").display()
+    );
+    let rows: Vec<Vec<String>> = info
+        .credentials
+        .iter()
+        .map(|c| vec![format!("  {}", c.name), c.role.clone()])
+        .collect();
+    out.push_str(&crate::output::table(&["  NAME", "ROLE"], &rows));
+    out.push_str(
+        "\n  (platform operators: admin-1, admin-2, admin-3; call as anyone with --as NAME)\n\nnext:\n",
+    );
+    if dir != Path::new("coffer-dev") {
+        out.push_str(&format!("  export COFFER_DEV={}\n", dir.display()));
+    }
+    for line in NEXT {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.trim_end().to_string()
+}
+
+/// The commands the ready summary suggests.
+const NEXT: [&str; 8] = [
+    "coffer whoami --as ivan",
+    "coffer vault create treasury --scheme ed25519",
+    "coffer wallet create VAULT --name hot --scheme ed25519 --asset SOL",
+    "coffer policy template VAULT > policy.json && coffer policy set VAULT policy.json",
+    "coffer tx create --wallet WALLET --amount 0.5sol --to DEST --wait",
+    "coffer tx approve TX --as alice && coffer tx approve TX --as bob",
+    "coffer tx wait TX --until signed",
+    "coffer audit export --out audit.jsonl && coffer audit verify audit.jsonl",
+];
 
 fn wait_for(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) -> Result<(), Failure> {
     let until = Instant::now() + limit;
@@ -291,13 +439,25 @@ fn wait_for(limit: Duration, what: &str, mut ready: impl FnMut() -> bool) -> Res
 
 pub(crate) fn run(args: DevArgs) -> Result<(), Failure> {
     setup(&args.data, args.signers)?;
-    let cluster = start(
+    // What an earlier run bootstrapped (a broken or missing dev.json: nothing).
+    let previous = crate::client::optional_dev_info(&args.data).ok().flatten();
+    let mut cluster = start(
         &args.data,
         args.listen,
         args.threshold,
         args.session_timeout,
         args.presign_pool,
     )?;
+    if let Some(p) = previous {
+        cluster.info.tenant = p.tenant;
+        cluster.info.credentials = p.credentials;
+    }
+    bootstrap(&args.data, &mut cluster.info)?;
+    write_dev_info(&args.data, &cluster.info)?;
+    let ready = summary(&args.data, &cluster.info);
+    if !ready.is_empty() {
+        eprintln!("{ready}");
+    }
     eprintln!(
         "data in {}; logs in {}; ECDSA keys wait until the signers have generated their safe primes (a minute or two after their first start)",
         args.data.display(),
@@ -310,4 +470,38 @@ pub(crate) fn run(args: DevArgs) -> Result<(), Failure> {
     eprintln!("coffer dev: stopping");
     drop(cluster);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn the_ready_summary_names_every_credential_and_what_to_try() {
+        let mut info: DevInfo = serde_json::from_value(serde_json::json!({
+            "api_url": "http://x", "signer_addr": "tls://x", "server_key": "00",
+            "tls_trust_anchor": null, "admin_keys": [], "threshold": 2,
+            "server": {"name": "server", "pid": 1, "argv": [], "data": "/d"}, "signers": []
+        }))
+        .unwrap();
+        info.tenant = Some("t-1".into());
+        for (name, role) in USERS {
+            info.credentials.push(DevCredential {
+                name: name.into(),
+                role: role.into(),
+                key_file: PathBuf::from(format!("/d/credentials/{name}.key")),
+                public_key: "00".into(),
+            });
+        }
+        let s = summary(Path::new("/d"), &info);
+        for (name, role) in USERS {
+            assert!(
+                s.lines().any(|l| l.contains(name) && l.contains(role)),
+                "{s}"
+            );
+        }
+        assert!(s.contains("export COFFER_DEV=/d") && s.contains("coffer tx approve"));
+        assert!(!summary(Path::new("coffer-dev"), &info).contains("export COFFER_DEV"));
+    }
 }

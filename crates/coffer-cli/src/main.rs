@@ -1,9 +1,13 @@
-//! The `coffer` command. A thin binary: argument parsing, the output contract (one JSON
-//! object on stdout on success; on failure an empty stdout, a non-zero exit and a last
-//! stderr line saying what is wrong), and calls into the library crates.
+//! The `coffer` command. A thin binary: argument parsing, the output contract (on success
+//! one JSON object on stdout, or for the custody commands readable text unless `--json`;
+//! on failure an empty stdout, a non-zero exit and a last stderr line saying what is
+//! wrong), and calls into the library crates.
 
 #![forbid(unsafe_code)]
 
+mod admin_cmd;
+mod amount;
+mod audit_cmd;
 mod bench_cmd;
 mod ceremony_cmd;
 mod client;
@@ -15,6 +19,10 @@ mod key_cmd;
 mod logging;
 mod node_cmd;
 mod offline_demo;
+mod output;
+mod policy_cmd;
+mod tx_cmd;
+mod vault_cmd;
 
 use std::process::ExitCode;
 
@@ -51,9 +59,28 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Prints the build's version and security-relevant build features.
     Version,
+    /// Who the calling credential is (key, role, tenant, user).
+    Whoami(admin_cmd::WhoamiArgs),
+    /// Tenants (platform operators).
+    Tenant(admin_cmd::TenantArgs),
+    /// A tenant's users and their credentials.
+    User(admin_cmd::UserArgs),
+    /// Vaults: a threshold key per scheme, made by DKG on the signers.
+    Vault(vault_cmd::VaultArgs),
+    /// Wallets: an asset on one of a vault's keys.
+    Wallet(vault_cmd::WalletArgs),
+    /// A wallet's addresses.
+    Address(vault_cmd::AddressArgs),
+    /// A vault's policy: groups and rules, signed by a quorum of admin keys.
+    Policy(policy_cmd::PolicyArgs),
+    /// Transfer requests: create, approve, reject, list, show, wait.
+    Tx(tx_cmd::TxArgs),
+    /// The hash-chained audit log: list, export, verify.
+    Audit(audit_cmd::AuditArgs),
 }
 
 /// A command's failure: the message for the last stderr line.
+#[derive(Debug)]
 pub(crate) struct Failure(pub String);
 
 impl<E: std::fmt::Display> From<E> for Failure {
@@ -104,6 +131,15 @@ fn main() -> ExitCode {
         Command::Signer(c) => node_cmd::signer(c),
         Command::Server(c) => node_cmd::server(c),
         Command::Bench(args) => bench_cmd::run(args),
+        Command::Whoami(args) => admin_cmd::whoami(args),
+        Command::Tenant(args) => admin_cmd::tenant(args),
+        Command::User(args) => admin_cmd::user(args),
+        Command::Vault(args) => vault_cmd::vault(args),
+        Command::Wallet(args) => vault_cmd::wallet(args),
+        Command::Address(args) => vault_cmd::address(args),
+        Command::Policy(args) => policy_cmd::run(args),
+        Command::Tx(args) => tx_cmd::run(args),
+        Command::Audit(args) => audit_cmd::run(args),
         Command::Version => emit(&serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "insecure_test_primes": coffer_proto::primes::TEST_POOL_COMPILED_IN,
@@ -115,6 +151,109 @@ fn main() -> ExitCode {
         Err(Failure(message)) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn custody_options_go_anywhere_after_the_group() {
+        for args in [
+            &["coffer", "vault", "list", "--json", "--as", "ops"][..],
+            &["coffer", "--help"][..],
+            &["coffer", "vault", "--json", "list"][..],
+            &[
+                "coffer", "tx", "approve", "r-1", "--as", "alice", "--dev", "/d",
+            ][..],
+            &[
+                "coffer",
+                "tx",
+                "create",
+                "--wallet",
+                "w",
+                "--amount",
+                "0.5btc",
+                "--to",
+                "x",
+                "--credential",
+                "/k",
+            ][..],
+            &["coffer", "audit", "verify", "f.jsonl"][..],
+            &["coffer", "audit", "verify", "--server"][..],
+            &[
+                "coffer",
+                "whoami",
+                "--as",
+                "admin-2",
+                "--api",
+                "http://127.0.0.1:1",
+            ][..],
+            &[
+                "coffer",
+                "user",
+                "add",
+                "dora",
+                "--role",
+                "viewer",
+                "--generate",
+                "/tmp/x.key",
+            ][..],
+            &[
+                "coffer",
+                "policy",
+                "sign",
+                "p.json",
+                "--admin-key",
+                "a",
+                "--admin-key",
+                "b",
+            ][..],
+        ] {
+            let r = Cli::try_parse_from(args);
+            assert!(
+                r.is_ok() || args.contains(&"--help"),
+                "{args:?}: {:?}",
+                r.err().map(|e| e.to_string())
+            );
+        }
+        for bad in [
+            &[
+                "coffer",
+                "tx",
+                "approve",
+                "r-1",
+                "--as",
+                "alice",
+                "--credential",
+                "/k",
+            ][..],
+            &["coffer", "audit", "verify"][..],
+            &["coffer", "audit", "verify", "f", "--server"][..],
+            &["coffer", "user", "add", "dora", "--role", "viewer"][..],
+            &[
+                "coffer",
+                "user",
+                "add",
+                "dora",
+                "--role",
+                "viewer",
+                "--key",
+                "ab",
+                "--generate",
+                "f",
+            ][..],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -185,6 +185,13 @@ pub(crate) struct ServerRun {
     /// ECDSA presignatures kept ready per key, so that online signing is one round (0: none).
     #[arg(long, default_value_t = 4)]
     presign_pool: usize,
+    /// The database (default: the SQLite file coffer.db in the data directory), e.g.
+    /// postgres://user@host:5432/coffer.
+    #[arg(long, env = "COFFER_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Requests per second allowed per credential (twice that in a burst).
+    #[arg(long, default_value_t = 200.0)]
+    rate_limit: f64,
     /// Exit when standard input closes.
     #[arg(long, hide = true)]
     exit_with_stdin: bool,
@@ -210,6 +217,11 @@ pub(crate) fn server(cmd: ServerCommand) -> Result<(), Failure> {
                     ..Default::default()
                 },
                 presign_pool: a.presign_pool,
+                database_url: a.database_url,
+                rate_limits: coffer_server::ratelimit::Limits {
+                    per_second: a.rate_limit,
+                    burst: a.rate_limit * 2.0,
+                },
             };
             let rt = runtime()?;
             rt.block_on(async move {

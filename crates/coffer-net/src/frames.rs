@@ -107,7 +107,9 @@ impl Job {
     pub fn protocol(&self) -> ProtocolKind {
         match self.task {
             Task::Keygen { .. } => ProtocolKind::Keygen,
-            Task::Sign { .. } | Task::SignPresigned { .. } => ProtocolKind::Sign,
+            Task::Sign { .. } | Task::SignPresigned { .. } | Task::SignIntent(_) => {
+                ProtocolKind::Sign
+            }
             Task::Presign { .. } => ProtocolKind::Presign,
             Task::Refresh => ProtocolKind::Refresh,
             Task::Reshare { .. } => ProtocolKind::Reshare,
@@ -156,6 +158,26 @@ pub enum Task {
         /// The parties that stay.
         members: Vec<u16>,
     },
+    /// Sign a transfer intent: each signer checks the initiator's signature, the vault's
+    /// admin-signed policy, the approvals and the ledger receipts itself before it joins.
+    SignIntent(Box<IntentJob>),
+}
+
+/// Everything a signer needs to decide for itself whether a transfer may be signed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IntentJob {
+    /// What is signed (the signers sign [`coffer_policy::Intent::message`] at its path).
+    pub intent: coffer_policy::Intent,
+    /// The initiator's signature over the intent.
+    pub initiator_signature: coffer_policy::Signature,
+    /// Approvals collected so far.
+    pub approvals: Vec<coffer_policy::Approval>,
+    /// The vault's policy, signed by a quorum of the admins the signers pinned.
+    pub policy: coffer_policy::SignedPolicy,
+    /// The ledger receipt this signing will co-sign (its place in the key's chain).
+    pub receipt: coffer_policy::ReceiptBody,
+    /// Co-signed receipts before it, back past the policy's longest velocity window.
+    pub history: Vec<coffer_policy::Receipt>,
 }
 
 /// What a pooled signing job signs.
@@ -191,6 +213,9 @@ pub enum Outcome {
         public_key: String,
         /// The epoch stored.
         epoch: u64,
+        /// The group key's chain code (hex; public), for deriving child public keys.
+        #[serde(default)]
+        chain_code: Option<String>,
     },
     /// Signing finished; the signature passed the signer's own verification.
     Signed {
@@ -200,6 +225,9 @@ pub enum Outcome {
         recovery_id: Option<u8>,
         /// The child public key it verifies under (hex).
         public_key: String,
+        /// For an intent: this signer's signature over the job's ledger receipt (hex).
+        #[serde(default)]
+        receipt: Option<String>,
     },
     /// Presignatures were added to the pool.
     Pooled {

@@ -1,14 +1,16 @@
-//! The admin HTTP API (axum), before the custody API exists: list signers, create a key by
-//! DKG across the signers, sign a raw message with it (dev mode only), refresh its shares.
-//! Every `/v1` route needs a signed request ([`crate::auth`]). Errors are JSON
-//! `{"error":{"code","message"}}`; bodies are limited to 64 KiB.
+//! The HTTP API (axum): the router with its middleware (rate limits, metrics, JSON errors
+//! for every refusal, a 64 KiB body limit), the shared state, and the operators' routes for
+//! signers and bare keys (create by DKG, sign a raw message in dev mode only, refresh,
+//! reshare). The custody routes live in [`crate::custody`]. Every `/v1` route needs a
+//! signed request ([`crate::custody::caller::Authed`]). Errors are JSON
+//! `{"error":{"code","message"}}`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -24,8 +26,11 @@ use coffer_proto::scheme::Scheme;
 
 use crate::auth::Verifier;
 use crate::coordinator::{self, name_of, JobError};
+use crate::custody::caller::{Authed, Role};
 use crate::db::{unix_now, Db, KeyRecord};
 use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimiter;
 
 /// How long sessions may take before the coordinator gives up.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +63,12 @@ pub struct AppState {
     pub verifier: Verifier,
     /// Session deadlines.
     pub deadlines: Deadlines,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Request rate limits.
+    pub limiter: RateLimiter,
+    /// One signing at a time per key chain.
+    pub custody_locks: crate::custody::signing::KeyLocks,
 }
 
 /// An API error: HTTP status, stable code, message.
@@ -69,7 +80,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with its status, stable code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -77,12 +89,38 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    /// 400 `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
-    fn internal(message: impl Into<String>) -> Self {
+    /// 409 `conflict`.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 404 `not_found` for a `what` the caller cannot see (missing, or another tenant's).
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such {what}"),
+        )
+    }
+
+    /// 500 `internal`.
+    pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
     }
 }
 
@@ -118,43 +156,90 @@ impl From<crate::db::DbError> for ApiError {
     }
 }
 
-type ApiResult = Result<Json<Value>, ApiError>;
+/// What handlers return.
+pub type ApiResult = Result<Json<Value>, ApiError>;
 
 /// The router.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"ok": true})) }))
+        .route("/metrics", get(metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
         .route("/v1/signers", get(signers))
         .route("/v1/keys", post(create_key).get(list_keys))
         .route("/v1/keys/{id}", get(show_key))
         .route("/v1/keys/{id}/sign", post(sign))
         .route("/v1/keys/{id}/refresh", post(refresh))
         .route("/v1/keys/{id}/reshare", post(reshare))
-        .layer(DefaultBodyLimit::max(64 * 1024))
+        .merge(crate::custody::routes())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(crate::custody::caller::MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit_and_count,
+        ))
         .with_state(state)
 }
 
-fn authenticate(
-    state: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<NodeKey, ApiError> {
-    state
-        .verifier
-        .check(method.as_str(), uri.path(), body, |name| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+/// Rate limits every request by its claimed credential (or source address), and counts it.
+async fn limit_and_count(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let caller = req
+        .headers()
+        .get(crate::auth::KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(|k| k.chars().take(64).collect::<String>())
+        .or_else(|| {
+            req.extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
         })
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string()))
+        .unwrap_or_default();
+    let response = if s.limiter.allow(&caller) {
+        next.run(req).await
+    } else {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this credential or address; slow down",
+        )
+        .into_response()
+    };
+    s.metrics
+        .request(&method, &route, response.status().as_u16());
+    response
 }
 
-fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+async fn metrics(State(s): State<AppState>) -> Response {
+    let connected = s
+        .roster
+        .signers
+        .iter()
+        .filter(|p| s.hub.is_connected(&p.node_key))
+        .count();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        s.metrics.render(connected),
+    )
+        .into_response()
 }
 
 fn time_secs(t: Option<std::time::SystemTime>) -> Value {
@@ -163,13 +248,8 @@ fn time_secs(t: Option<std::time::SystemTime>) -> Value {
         .unwrap_or(Value::Null)
 }
 
-async fn signers(
-    State(s): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> ApiResult {
-    authenticate(&s, &method, &uri, &headers, b"")?;
+async fn signers(State(s): State<AppState>, a: Authed) -> ApiResult {
+    a.caller.require(&[Role::Operator])?;
     let list: Vec<Value> = s
         .roster
         .signers
@@ -250,26 +330,27 @@ fn check_ready(s: &AppState, keys: &[NodeKey], scheme: Scheme) -> Result<(), Api
     Ok(())
 }
 
-async fn create_key(
-    State(s): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    authenticate(&s, &method, &uri, &headers, &body)?;
-    let req: CreateKey = parse_body(&body)?;
+async fn create_key(State(s): State<AppState>, a: Authed) -> ApiResult {
+    a.caller.require(&[Role::Operator])?;
+    let req: CreateKey = a.json()?;
     let scheme: Scheme = req.scheme.parse().map_err(|_| {
         ApiError::bad_request(format!(
             "unknown scheme {:?} (ecdsa-secp256k1, schnorr-bip340, ed25519)",
             req.scheme
         ))
     })?;
+    let record = generate_key(&s, scheme, req.threshold.unwrap_or(2)).await?;
+    s.db.insert_key(&record).await?;
+    Ok(Json(key_json(&s.roster, &record)))
+}
+
+/// Makes a key by DKG across every signer of the roster (threshold `t`) and returns its
+/// record, not yet stored.
+pub async fn generate_key(s: &AppState, scheme: Scheme, t: u16) -> Result<KeyRecord, ApiError> {
     let keys: Vec<NodeKey> = s.roster.signers.iter().map(|p| p.node_key).collect();
     let n = u16::try_from(keys.len()).map_err(|_| ApiError::internal("roster too large"))?;
-    let t = req.threshold.unwrap_or(2);
     GroupParams::new(t, n).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    check_ready(&s, &keys, scheme)?;
+    check_ready(s, &keys, scheme)?;
     let key_id = new_key_id();
     let job = Job {
         session: SessionId::random(),
@@ -290,24 +371,54 @@ async fn create_key(
     };
     let outcomes = coordinator::run(&s.hub, &s.roster, job, deadline).await?;
     let public_key = agreed_key(&s.roster, &outcomes)?;
-    let record = KeyRecord {
+    let chain_code = agreed_chain_code(&s.roster, &outcomes)?;
+    tracing::info!(
+        "key {key_id} ({}) created across {n} signers",
+        scheme.name()
+    );
+    Ok(KeyRecord {
         id: key_id,
         scheme,
         threshold: t,
         parties: keys,
         public_key,
+        chain_code,
         epoch: 0,
         removed: vec![],
         created_at: unix_now(),
-    };
-    s.db.insert_key(&record).await?;
-    tracing::info!(
-        "key {} ({}) created across {} signers",
-        record.id,
-        scheme.name(),
-        n
-    );
-    Ok(Json(key_json(&s.roster, &record)))
+    })
+}
+
+/// Every party reported the same chain code.
+fn agreed_chain_code(roster: &Roster, outcomes: &[(NodeKey, Outcome)]) -> Result<String, ApiError> {
+    let mut agreed: Option<&String> = None;
+    for (k, o) in outcomes {
+        let Outcome::KeyReady {
+            chain_code: Some(cc),
+            ..
+        } = o
+        else {
+            return Err(JobError::Inconsistent(format!(
+                "{} reported no chain code",
+                name_of(roster, k)
+            ))
+            .into());
+        };
+        match agreed {
+            None => agreed = Some(cc),
+            Some(a) if a == cc => {}
+            Some(_) => {
+                return Err(JobError::Inconsistent(format!(
+                    "{} reports a different chain code",
+                    name_of(roster, k)
+                ))
+                .into())
+            }
+        }
+    }
+    agreed
+        .cloned()
+        .ok_or_else(|| ApiError::internal("no outcome"))
 }
 
 /// Every party reported the same key and epoch.
@@ -336,13 +447,8 @@ fn agreed_key(roster: &Roster, outcomes: &[(NodeKey, Outcome)]) -> Result<String
         .ok_or_else(|| ApiError::internal("no outcome"))
 }
 
-async fn list_keys(
-    State(s): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> ApiResult {
-    authenticate(&s, &method, &uri, &headers, b"")?;
+async fn list_keys(State(s): State<AppState>, a: Authed) -> ApiResult {
+    a.caller.require(&[Role::Operator])?;
     let keys = s.db.keys().await?;
     Ok(Json(
         json!({ "keys": keys.iter().map(|k| key_json(&s.roster, k)).collect::<Vec<_>>() }),
@@ -355,14 +461,8 @@ async fn load_key(s: &AppState, id: &str) -> Result<KeyRecord, ApiError> {
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no key {id:?}")))
 }
 
-async fn show_key(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> ApiResult {
-    authenticate(&s, &method, &uri, &headers, b"")?;
+async fn show_key(State(s): State<AppState>, Path(id): Path<String>, a: Authed) -> ApiResult {
+    a.caller.require(&[Role::Operator])?;
     let k = load_key(&s, &id).await?;
     let mut v = key_json(&s.roster, &k);
     v["signatures"] = json!(s.db.signature_count(&k.id).await?);
@@ -385,7 +485,7 @@ struct SignRequest {
 }
 
 /// The key's current members (not removed by a reshare), as (party index, signer).
-pub(crate) fn members(k: &KeyRecord) -> Vec<(u16, NodeKey)> {
+pub fn members(k: &KeyRecord) -> Vec<(u16, NodeKey)> {
     k.parties
         .iter()
         .enumerate()
@@ -453,15 +553,8 @@ async fn sign_presigned(
     }
 }
 
-async fn sign(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    authenticate(&s, &method, &uri, &headers, &body)?;
+async fn sign(State(s): State<AppState>, Path(id): Path<String>, a: Authed) -> ApiResult {
+    a.caller.require(&[Role::Operator])?;
     if !s.roster.dev_mode {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -469,7 +562,7 @@ async fn sign(
             "raw-message signing is allowed in dev mode only; production signing goes through vaults, policy and approvals",
         ));
     }
-    let req: SignRequest = parse_body(&body)?;
+    let req: SignRequest = a.json()?;
     let k = load_key(&s, &id).await?;
     let unhex = |what: &str, v: &str| {
         hex::decode(v.trim()).map_err(|_| ApiError::bad_request(format!("{what} must be hex")))
@@ -585,6 +678,7 @@ fn agreed_signature(
             signature,
             recovery_id,
             public_key,
+            ..
         } = o
         else {
             return Err(
@@ -607,15 +701,8 @@ fn agreed_signature(
     agreed.ok_or_else(|| ApiError::internal("no outcome"))
 }
 
-async fn refresh(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    authenticate(&s, &method, &uri, &headers, &body)?;
+async fn refresh(State(s): State<AppState>, Path(id): Path<String>, a: Authed) -> ApiResult {
+    a.caller.require(&[Role::Operator])?;
     let k = load_key(&s, &id).await?;
     let parties = members(&k);
     let keys: Vec<NodeKey> = parties.iter().map(|(_, p)| *p).collect();
@@ -665,16 +752,9 @@ struct ReshareRequest {
 
 /// Reshares a FROST key among its members minus `remove`: same public key, next epoch; the
 /// removed signers' shares no longer combine with the new ones (CGGMP keys cannot do this).
-async fn reshare(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
-    authenticate(&s, &method, &uri, &headers, &body)?;
-    let req: ReshareRequest = parse_body(&body)?;
+async fn reshare(State(s): State<AppState>, Path(id): Path<String>, a: Authed) -> ApiResult {
+    a.caller.require(&[Role::Operator])?;
+    let req: ReshareRequest = a.json()?;
     let k = load_key(&s, &id).await?;
     if k.scheme == Scheme::EcdsaSecp256k1 {
         return Err(ApiError::bad_request(

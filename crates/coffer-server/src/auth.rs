@@ -1,7 +1,8 @@
 //! Request authentication: every API request is signed by the caller's Ed25519 credential
 //! over the method, path, body hash, a timestamp and a nonce. The server accepts a request
-//! only within a short window around its clock and only once per nonce. Until the custody
-//! API adds users and roles, the credentials are the roster's admin keys.
+//! only within a short window around its clock and only once per nonce. Who a key is (a
+//! platform operator, a tenant's credential) is decided by the custody layer
+//! ([`crate::custody::caller`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -69,6 +70,9 @@ pub enum AuthError {
     /// The key is not a credential of this server.
     #[error("unknown credential")]
     UnknownKey,
+    /// The credential was disabled.
+    #[error("this credential is disabled")]
+    Disabled,
     /// The timestamp is outside the window.
     #[error("request timestamp is more than {WINDOW_SECS} s from the server's clock")]
     Stale,
@@ -80,30 +84,39 @@ pub enum AuthError {
     BadSignature,
 }
 
+/// A request whose signature verified (the credential is not looked up yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    /// The key that signed.
+    pub key: NodeKey,
+    /// Its timestamp.
+    pub timestamp: i64,
+    /// Its nonce.
+    pub nonce: String,
+}
+
 /// Checks request signatures and remembers nonces for the window.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Verifier {
-    credentials: Arc<Vec<NodeKey>>,
     seen: Arc<Mutex<HashMap<(NodeKey, String), i64>>>,
 }
 
 impl Verifier {
-    /// A verifier accepting these credentials.
-    pub fn new(credentials: Vec<NodeKey>) -> Self {
-        Verifier {
-            credentials: Arc::new(credentials),
-            seen: Arc::new(Mutex::new(HashMap::new())),
-        }
+    /// A verifier with no nonce seen yet.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// Checks one request; `header` looks a header up by name.
-    pub fn check(
+    /// Checks the headers, the window and the signature (nothing is remembered yet: the
+    /// caller looks the key up, then spends the nonce with [`Verifier::spend_nonce`], so an
+    /// unknown key cannot fill the nonce memory).
+    pub fn verify_signature(
         &self,
         method: &str,
         path: &str,
         body: &[u8],
         header: impl Fn(&str) -> Option<String>,
-    ) -> Result<NodeKey, AuthError> {
+    ) -> Result<Signed, AuthError> {
         let key: NodeKey = header(KEY)
             .and_then(|v| v.parse().ok())
             .ok_or(AuthError::Header(KEY))?;
@@ -117,21 +130,48 @@ impl Verifier {
         header(SIGNATURE)
             .and_then(|v| hex::decode_to_slice(v, &mut sig).ok())
             .ok_or(AuthError::Header(SIGNATURE))?;
-        if !self.credentials.contains(&key) {
-            return Err(AuthError::UnknownKey);
-        }
         let now = crate::db::unix_now();
         if (now - timestamp).abs() > WINDOW_SECS {
             return Err(AuthError::Stale);
         }
         key.verify(&signing_bytes(method, path, body, timestamp, &nonce), &sig)
             .map_err(|_| AuthError::BadSignature)?;
+        Ok(Signed {
+            key,
+            timestamp,
+            nonce,
+        })
+    }
+
+    /// Spends a verified request's nonce: a second use within the window is a replay.
+    pub fn spend_nonce(&self, signed: &Signed) -> Result<(), AuthError> {
+        let now = crate::db::unix_now();
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         seen.retain(|_, t| (now - *t).abs() <= 2 * WINDOW_SECS);
-        if seen.insert((key, nonce), timestamp).is_some() {
+        if seen
+            .insert((signed.key, signed.nonce.clone()), signed.timestamp)
+            .is_some()
+        {
             return Err(AuthError::Replay);
         }
-        Ok(key)
+        Ok(())
+    }
+
+    /// Checks one request from one of `credentials`: signature, window, then the nonce.
+    pub fn check(
+        &self,
+        credentials: &[NodeKey],
+        method: &str,
+        path: &str,
+        body: &[u8],
+        header: impl Fn(&str) -> Option<String>,
+    ) -> Result<NodeKey, AuthError> {
+        let signed = self.verify_signature(method, path, body, header)?;
+        if !credentials.contains(&signed.key) {
+            return Err(AuthError::UnknownKey);
+        }
+        self.spend_nonce(&signed)?;
+        Ok(signed.key)
     }
 }
 
@@ -143,37 +183,38 @@ mod tests {
     #[test]
     fn signed_requests_verify_once_and_bind_every_field() {
         let admin = Identity::generate("admin");
-        let v = Verifier::new(vec![admin.node_key()]);
+        let v = Verifier::new();
+        let creds = vec![admin.node_key()];
         let headers = sign_request(&admin, "POST", "/v1/keys", b"{}");
         let get = |h: &[(&'static str, String)]| {
             let h = h.to_vec();
             move |name: &str| h.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
         };
         assert_eq!(
-            v.check("POST", "/v1/keys", b"{}", get(&headers)),
+            v.check(&creds, "POST", "/v1/keys", b"{}", get(&headers)),
             Ok(admin.node_key())
         );
         assert_eq!(
-            v.check("POST", "/v1/keys", b"{}", get(&headers)),
+            v.check(&creds, "POST", "/v1/keys", b"{}", get(&headers)),
             Err(AuthError::Replay)
         );
         let headers = sign_request(&admin, "POST", "/v1/keys", b"{}");
         assert_eq!(
-            v.check("POST", "/v1/keys", b"{ }", get(&headers)),
+            v.check(&creds, "POST", "/v1/keys", b"{ }", get(&headers)),
             Err(AuthError::BadSignature)
         );
         assert_eq!(
-            v.check("POST", "/v1/other", b"{}", get(&headers)),
+            v.check(&creds, "POST", "/v1/other", b"{}", get(&headers)),
             Err(AuthError::BadSignature)
         );
         let stranger = Identity::generate("x");
         let headers = sign_request(&stranger, "POST", "/v1/keys", b"{}");
         assert_eq!(
-            v.check("POST", "/v1/keys", b"{}", get(&headers)),
+            v.check(&creds, "POST", "/v1/keys", b"{}", get(&headers)),
             Err(AuthError::UnknownKey)
         );
         assert_eq!(
-            v.check("GET", "/", b"", |_| None),
+            v.check(&creds, "GET", "/", b"", |_| None),
             Err(AuthError::Header(KEY))
         );
     }

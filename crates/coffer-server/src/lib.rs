@@ -1,6 +1,6 @@
 //! The Coffer server: relays signers' envelopes ([`relay`]), runs protocol sessions across
-//! them ([`coordinator`], [`hub`]), serves the admin API ([`api`], [`auth`]) and keeps its
-//! state in SQLite ([`db`]). It holds no share and cannot make a signer sign: signers check
+//! them ([`coordinator`], [`hub`]), serves the custody API ([`api`], [`custody`], [`auth`])
+//! with its audit log ([`audit`]), and keeps its state in SQLite or PostgreSQL ([`db`]). It holds no share and cannot make a signer sign: signers check
 //! every job against what they pinned at enrolment.
 //!
 //! Data directory: `identity.key` (the server's Ed25519 TLS identity, mode 0600),
@@ -10,11 +10,16 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod coordinator;
+pub mod custody;
 pub mod db;
 pub mod hub;
+pub mod metrics;
+pub mod openapi;
 pub mod pool;
+pub mod ratelimit;
 pub mod relay;
 
 use std::net::SocketAddr;
@@ -41,6 +46,11 @@ pub struct ServerConfig {
     pub deadlines: api::Deadlines,
     /// ECDSA presignatures kept ready per key (0: no pool).
     pub presign_pool: usize,
+    /// The database: `None` for the embedded SQLite file `coffer.db` in the data directory,
+    /// or a `sqlite://` / `postgres://` URL.
+    pub database_url: Option<String>,
+    /// Request rate limits per credential.
+    pub rate_limits: ratelimit::Limits,
 }
 
 /// Why the server could not start.
@@ -161,8 +171,10 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServerError> {
     let identity = Arc::new(load_identity(&config.data_dir)?);
     let signed = load_roster(&config.data_dir, &identity.node_key())?;
     let roster = signed.roster;
-    let db_path = config.data_dir.join("coffer.db");
-    let db = db::Db::open(&db_path).await?;
+    let db = match &config.database_url {
+        Some(url) => db::Db::connect(url).await?,
+        None => db::Db::open(&config.data_dir.join("coffer.db")).await?,
+    };
     let hub = hub::Hub::default();
     let signer_listener = tokio::net::TcpListener::bind(config.signer_listen)
         .await
@@ -176,14 +188,20 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServerError> {
         hub: hub.clone(),
         db,
         roster: Arc::new(roster.clone()),
-        verifier: auth::Verifier::new(roster.admins.clone()),
+        verifier: auth::Verifier::new(),
         deadlines: config.deadlines,
+        metrics: metrics::Metrics::default(),
+        limiter: ratelimit::RateLimiter::new(config.rate_limits),
+        custody_locks: custody::signing::KeyLocks::default(),
     };
     let relay_task = tokio::spawn(relay::serve(signer_listener, identity, roster, hub.clone()));
     let pool_task = tokio::spawn(pool::refill(state.clone(), config.presign_pool));
+    let expire_task = tokio::spawn(custody::signing::expire_loop(state.clone()));
+    custody::signing::resume(&state).await;
     let app = api::router(state);
     let api_task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(api_listener, app).await {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(api_listener, service).await {
             tracing::error!("API server stopped: {e}");
         }
     });
@@ -191,6 +209,6 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServerError> {
         api_addr,
         signer_addr,
         hub,
-        tasks: vec![relay_task, api_task, pool_task],
+        tasks: vec![relay_task, api_task, pool_task, expire_task],
     })
 }

@@ -82,7 +82,10 @@ pub async fn serve(listener: TcpListener, identity: Arc<Identity>, roster: Roste
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let roster = Arc::new(roster);
+    // Connections live in a set owned by this task: stopping the relay closes them all.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let (tcp, addr) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
@@ -94,7 +97,7 @@ pub async fn serve(listener: TcpListener, identity: Arc<Identity>, roster: Roste
         let acceptor = acceptor.clone();
         let hub = hub.clone();
         let roster = roster.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             if let Err(e) = connection(acceptor, tcp, addr, hub, roster).await {
                 warn!("relay: connection from {addr}: {e}");
             }
@@ -134,6 +137,7 @@ async fn connection(
         }
         Ok(())
     });
+    let _writer = AbortOnDrop(write_task.abort_handle());
     let result = loop {
         let frame: ToServer = match read_frame(&mut reader).await {
             Ok(Some(f)) => f,
@@ -169,7 +173,16 @@ async fn connection(
         }
     };
     hub.disconnect(key, conn_id);
-    write_task.abort();
     info!("relay: signer {name} disconnected");
     result
+}
+
+/// Aborts a task when dropped: a connection's writer ends with its reader, also when the
+/// relay itself is stopped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

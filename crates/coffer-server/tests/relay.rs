@@ -75,6 +75,8 @@ async fn unknown_identities_are_refused_and_foreign_envelopes_are_not_relayed() 
         signer_listen: "127.0.0.1:0".parse().unwrap(),
         deadlines: Default::default(),
         presign_pool: 0,
+        database_url: None,
+        rate_limits: Default::default(),
     };
     let running = coffer_server::start(&config).await.unwrap();
     let addr = running.signer_addr;

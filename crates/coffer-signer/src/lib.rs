@@ -6,7 +6,9 @@
 #![deny(missing_docs)]
 
 pub mod daemon;
+mod intent_check;
 pub mod keysource;
+pub mod ledger;
 pub mod node;
 pub mod pool;
 pub mod primes;

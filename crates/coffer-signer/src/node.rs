@@ -33,6 +33,13 @@ pub struct KeyMeta {
     pub parties: Vec<NodeKey>,
     /// Group public key (hex).
     pub public_key: String,
+    /// Admin keys pinned when the key was made: a quorum of them signs the vault's policy
+    /// (empty for keys made before policies existed: the pinned roster's admins then).
+    #[serde(default)]
+    pub admins: Vec<NodeKey>,
+    /// How many admin signatures a policy needs.
+    #[serde(default)]
+    pub admin_threshold: u16,
 }
 
 /// Why the signer's state could not be read or changed.
@@ -235,6 +242,16 @@ impl SignerNode {
         serde_json::from_slice(&bytes).map_err(|_| NodeError::Corrupt {
             what: "key metadata",
         })
+    }
+
+    /// The admin keys and quorum that sign `meta`'s policies: those pinned at key generation,
+    /// or the pinned roster's for keys made before they were recorded.
+    pub fn key_admins(&self, meta: &KeyMeta) -> Result<(Vec<NodeKey>, u16), NodeError> {
+        if !meta.admins.is_empty() && meta.admin_threshold > 0 {
+            return Ok((meta.admins.clone(), meta.admin_threshold));
+        }
+        let roster = self.roster()?;
+        Ok((roster.admins, roster.admin_threshold))
     }
 
     /// A key's current share; its epoch must match the store's record.

@@ -24,6 +24,7 @@ use coffer_proto::scheme::Scheme;
 use coffer_proto::session::{BoxedSession, Session};
 use coffer_proto::share::KeyShare;
 
+use crate::intent_check::IntentPlan;
 use crate::node::{KeyMeta, SignerNode};
 use crate::primes::PrimePool;
 
@@ -76,6 +77,13 @@ enum Plan {
         item: PooledItem,
         path: DerivationPath,
         input: SignInput,
+    },
+    SignIntent {
+        share: Box<KeyShare>,
+        message: Vec<u8>,
+        path: DerivationPath,
+        signers: Vec<PartyIndex>,
+        body: Box<coffer_policy::ReceiptBody>,
     },
 }
 
@@ -244,6 +252,36 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
                 input: input.clone(),
             }
         }
+        Task::SignIntent(intent_job) => {
+            let meta = node
+                .key_meta(&job.key_id)
+                .map_err(|e| refuse(e.to_string()))?;
+            check_members(&meta, &job.parties)?;
+            if job.parties.len() < usize::from(meta.threshold) {
+                return Err(refuse("fewer signers than the threshold"));
+            }
+            let share = node.share(&job.key_id).map_err(|e| refuse(e.to_string()))?;
+            let signers = party_indices(&share, &job.parties)?;
+            let path: DerivationPath = intent_job
+                .intent
+                .path
+                .parse()
+                .map_err(|e| refuse(format!("path: {e}")))?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            match crate::intent_check::check(node, &job.key_id, &meta, intent_job, now)? {
+                IntentPlan::Done(outcome) => return Err(outcome),
+                IntentPlan::Sign { message, body } => Plan::SignIntent {
+                    share: Box::new(share),
+                    message,
+                    path,
+                    signers,
+                    body: Box::new(body),
+                },
+            }
+        }
         Task::Reshare { members } => {
             let meta = node
                 .key_meta(&job.key_id)
@@ -306,11 +344,20 @@ impl Sessions {
         let accepted = match check_job(&node, &job) {
             Ok(a) => a,
             Err(outcome) => {
-                tracing::warn!(
-                    "refused job {} for key {}: {outcome:?}",
-                    job.session,
-                    job.key_id
-                );
+                if matches!(outcome, Outcome::Refused { .. }) {
+                    tracing::warn!(
+                        "refused job {} for key {}: {outcome:?}",
+                        job.session,
+                        job.key_id
+                    );
+                } else {
+                    tracing::info!(
+                        "answered job {} for key {} from the ledger: {}",
+                        job.session,
+                        job.key_id,
+                        summary(&outcome)
+                    );
+                }
                 return finish(outcome);
             }
         };
@@ -497,6 +544,13 @@ fn run(
                 path,
                 signers,
             } => protocol::sign(share, job.session, signers, message, path).map(Started::Signature),
+            Plan::SignIntent {
+                share,
+                message,
+                path,
+                signers,
+                ..
+            } => protocol::sign(share, job.session, signers, message, path).map(Started::Signature),
             Plan::Refresh { share } => {
                 let p = match primes_for(share.scheme()) {
                     Ok(p) => p,
@@ -563,13 +617,15 @@ fn run(
         }
         Started::Signature(mut s) => {
             let result = ctx.drive(&mut s, &rx)?;
-            Some(match result {
-                Ok(sig) => Outcome::Signed {
+            Some(match (result, &plan) {
+                (Ok(sig), Some(Plan::SignIntent { body, .. })) => ctx.finish_intent(body, &sig),
+                (Ok(sig), _) => Outcome::Signed {
                     signature: hex::encode(sig.bytes),
                     recovery_id: sig.recovery_id,
                     public_key: hex::encode(&sig.public_key),
+                    receipt: None,
                 },
-                Err(e) => aborted(&e),
+                (Err(e), _) => aborted(&e),
             })
         }
     }
@@ -676,6 +732,23 @@ impl Ctx<'_> {
         }
     }
 
+    /// Records a finished intent signature in the ledger, then reports it with this
+    /// signer's receipt signature.
+    fn finish_intent(&self, body: &coffer_policy::ReceiptBody, sig: &Signature) -> Outcome {
+        let output = crate::ledger::SignedOutput {
+            signature: hex::encode(sig.bytes),
+            recovery_id: sig.recovery_id,
+            public_key: hex::encode(&sig.public_key),
+        };
+        match crate::ledger::Ledger::new(self.node.store()).finish(body, output.clone()) {
+            Ok(()) => crate::intent_check::signed_outcome(self.node, body, &output),
+            Err(e) => Outcome::Aborted {
+                reason: format!("signer {} could not record the signature: {e}", self.me),
+                culprits: vec![],
+            },
+        }
+    }
+
     fn store_share(&self, plan: &Plan, share: KeyShare) -> Outcome {
         let public_key = match share.public_key(&DerivationPath::root()) {
             Ok(pk) => hex::encode(pk),
@@ -683,12 +756,23 @@ impl Ctx<'_> {
         };
         let saved = match plan {
             Plan::Keygen { scheme, params } => {
+                let (admins, admin_threshold) = match self.node.roster() {
+                    Ok(r) => (r.admins, r.admin_threshold),
+                    Err(e) => {
+                        return Outcome::Aborted {
+                            reason: e.to_string(),
+                            culprits: vec![],
+                        }
+                    }
+                };
                 let meta = KeyMeta {
                     key_id: self.job.key_id.clone(),
                     scheme: *scheme,
                     threshold: params.t(),
                     parties: self.job.parties.iter().map(|(_, k)| *k).collect(),
                     public_key: public_key.clone(),
+                    admins,
+                    admin_threshold,
                 };
                 self.node.save_new_key(&meta, &share)
             }
@@ -710,6 +794,7 @@ impl Ctx<'_> {
                 scheme: share.scheme(),
                 public_key,
                 epoch: share.epoch().0,
+                chain_code: share.chain_code().ok().map(hex::encode),
             },
             Err(e) => Outcome::Aborted {
                 reason: format!("signer {} could not store its share: {e}", self.me),

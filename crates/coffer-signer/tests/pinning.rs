@@ -81,13 +81,32 @@ impl FakeServer {
             self.writers[k].send(ToSigner::Start(job.clone())).unwrap();
         }
         let mut outcomes = HashMap::new();
+        // After a refusal the others get half a second to report, then are cancelled (as
+        // the real coordinator does), so a party left waiting does not hang the test.
+        let mut cancel_at: Option<tokio::time::Instant> = None;
         while outcomes.len() < job.parties.len() {
-            let (from, frame) = tokio::time::timeout(Duration::from_secs(60), self.inbox.recv())
-                .await
-                .expect("signers went quiet")
-                .unwrap();
+            let wait = match cancel_at {
+                Some(at) => at.saturating_duration_since(tokio::time::Instant::now()),
+                None => Duration::from_secs(60),
+            };
+            let Ok(next) = tokio::time::timeout(wait, self.inbox.recv()).await else {
+                assert!(cancel_at.is_some(), "signers went quiet");
+                for (_, k) in &job.parties {
+                    if !outcomes.contains_key(k) {
+                        let _ = self.writers[k].send(ToSigner::Cancel {
+                            session: job.session,
+                            reason: "another party refused".into(),
+                        });
+                    }
+                }
+                break;
+            };
+            let (from, frame) = next.unwrap();
             match frame {
                 ToServer::Finished { session, outcome } if session == job.session => {
+                    if matches!(outcome, Outcome::Refused { .. }) && cancel_at.is_none() {
+                        cancel_at = Some(tokio::time::Instant::now() + Duration::from_millis(500));
+                    }
                     outcomes.insert(from, outcome);
                 }
                 ToServer::Relay(env) if env.header.session == job.session => {
@@ -124,9 +143,20 @@ fn refused(o: &Outcome, needle: &str) -> bool {
     matches!(o, Outcome::Refused { reason } if reason.contains(needle))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn signers_check_every_job_against_what_they_pinned() {
-    let root = temp("all");
+/// Three signer daemons enrolled in a roster of three admins (quorum 2, dev mode on), all
+/// connected to a fake server.
+struct Setup {
+    root: PathBuf,
+    admins: Vec<Identity>,
+    nodes: Vec<Arc<SignerNode>>,
+    keys: Vec<NodeKey>,
+    all: Vec<(u16, NodeKey)>,
+    roster: Roster,
+    fake: FakeServer,
+}
+
+async fn setup(tag: &str) -> Setup {
+    let root = temp(tag);
     let server = Identity::generate("server");
     let admins: Vec<Identity> = (0..3)
         .map(|i| Identity::generate(&format!("admin{i}")))
@@ -164,7 +194,7 @@ async fn signers_check_every_job_against_what_they_pinned() {
     for node in &nodes {
         tokio::spawn(coffer_signer::daemon::run(node.clone(), addr.to_string()));
     }
-    let mut fake = accepting.await.unwrap();
+    let fake = accepting.await.unwrap();
     let keys: Vec<NodeKey> = publics.iter().map(|p| p.node_key).collect();
     let all: Vec<(u16, NodeKey)> = keys
         .iter()
@@ -172,6 +202,28 @@ async fn signers_check_every_job_against_what_they_pinned() {
         .map(|(i, k)| (i as u16, *k))
         .collect();
 
+    Setup {
+        root,
+        admins,
+        nodes,
+        keys,
+        all,
+        roster,
+        fake,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signers_check_every_job_against_what_they_pinned() {
+    let Setup {
+        root,
+        admins,
+        nodes,
+        keys,
+        all,
+        roster,
+        mut fake,
+    } = setup("all").await;
     // Honest key generation.
     let keygen = Job {
         session: SessionId::random(),
@@ -316,4 +368,444 @@ async fn signers_check_every_job_against_what_they_pinned() {
     assert!(o.values().all(|o| refused(o, "dev mode only")), "{o:?}");
 
     let _ = std::fs::remove_dir_all(&root);
+}
+
+mod intents {
+    //! Transfers: the signers check the initiator, the pinned admins' policy, the approvals
+    //! and the co-signed receipt chain themselves.
+    use super::*;
+    use coffer_net::frames::IntentJob;
+    use coffer_policy::{
+        Action, Amount, Approval, Conditions, Decision, Intent, Member, Policy, PublicKey, Receipt,
+        ReceiptBody, Requirement, Rule, SignedPolicy, Velocity,
+    };
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    struct People {
+        initiator: Identity,
+        approvers: Vec<Identity>,
+    }
+
+    fn policy(version: u64, people: &People, velocity_max: u128) -> Policy {
+        let member = |id: &Identity| Member {
+            name: id.name().to_string(),
+            key: PublicKey(id.node_key().0),
+        };
+        Policy {
+            vault_id: "v-1".into(),
+            version,
+            groups: [
+                (
+                    "approvers".to_string(),
+                    people.approvers.iter().map(member).collect(),
+                ),
+                ("initiators".to_string(), vec![member(&people.initiator)]),
+            ]
+            .into_iter()
+            .collect(),
+            initiator_groups: vec!["initiators".into()],
+            rules: vec![
+                Rule {
+                    name: "velocity".into(),
+                    when: Conditions {
+                        velocity: Some(Velocity {
+                            window_secs: 3600,
+                            max_sum: Some(Amount(velocity_max)),
+                            max_count: None,
+                        }),
+                        ..Default::default()
+                    },
+                    action: Action::Block,
+                },
+                Rule {
+                    name: "two approvers".into(),
+                    when: Conditions::default(),
+                    action: Action::Allow {
+                        approvals: vec![Requirement {
+                            group: "approvers".into(),
+                            min: 2,
+                        }],
+                        allow_self_approval: false,
+                    },
+                },
+            ],
+        }
+    }
+
+    fn intent(people: &People, request: &str, amount: u128) -> Intent {
+        Intent {
+            tenant: "t-1".into(),
+            vault_id: "v-1".into(),
+            key_id: "k-pol".into(),
+            request_id: request.into(),
+            wallet_id: "w-1".into(),
+            path: "m/0/0".into(),
+            asset: "SOL".into(),
+            amount: Amount(amount),
+            destination: "dest".into(),
+            memo: String::new(),
+            initiator: PublicKey(people.initiator.node_key().0),
+            created_at: now(),
+            expires_at: now() + 3600,
+        }
+    }
+
+    fn approvals(by: &[&Identity], i: &Intent) -> Vec<Approval> {
+        by.iter()
+            .map(|a| Approval::sign(a.signing_key(), i.hash(), Decision::Approve, now() + 600))
+            .collect()
+    }
+
+    struct Ask<'a> {
+        parties: Vec<(u16, NodeKey)>,
+        intent: &'a Intent,
+        initiator: &'a Identity,
+        approvals: Vec<Approval>,
+        policy: &'a SignedPolicy,
+        history: &'a [Receipt],
+    }
+
+    fn job(ask: Ask) -> Job {
+        let seq = ask.history.last().map(|r| r.body.seq + 1).unwrap_or(0);
+        let prev = ask
+            .history
+            .last()
+            .map(|r| r.body.hash())
+            .unwrap_or([0u8; 32]);
+        at_place(ask, seq, prev)
+    }
+
+    fn at_place(ask: Ask, seq: u64, prev: [u8; 32]) -> Job {
+        Job {
+            session: SessionId::random(),
+            key_id: "k-pol".into(),
+            task: Task::SignIntent(Box::new(IntentJob {
+                intent: ask.intent.clone(),
+                initiator_signature: coffer_policy::sign_initiation(
+                    ask.initiator.signing_key(),
+                    ask.intent,
+                ),
+                approvals: ask.approvals,
+                policy: ask.policy.clone(),
+                receipt: ReceiptBody::for_intent(ask.intent, seq, prev, now()),
+                history: ask.history.to_vec(),
+            })),
+            parties: ask.parties,
+        }
+    }
+
+    /// The co-signed receipt of a signed job, checked against the key's members.
+    fn receipt(job: &Job, outcomes: &HashMap<NodeKey, Outcome>, keys: &[NodeKey]) -> Receipt {
+        let Task::SignIntent(ij) = &job.task else {
+            unreachable!()
+        };
+        let signatures = outcomes
+            .iter()
+            .map(|(k, o)| match o {
+                Outcome::Signed {
+                    receipt: Some(r), ..
+                } => (PublicKey(k.0), r.parse().unwrap()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let r = Receipt {
+            body: ij.receipt.clone(),
+            signatures,
+        };
+        let members: Vec<PublicKey> = keys.iter().map(|k| PublicKey(k.0)).collect();
+        r.verify(&members, 2).unwrap();
+        r
+    }
+
+    fn none_signed(o: &HashMap<NodeKey, Outcome>) -> bool {
+        !o.values().any(|o| matches!(o, Outcome::Signed { .. }))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signers_refuse_what_policy_and_approvals_do_not_allow_whatever_the_server_says() {
+        let Setup {
+            root,
+            admins,
+            keys,
+            all,
+            mut fake,
+            ..
+        } = setup("intents").await;
+        let keygen = Job {
+            session: SessionId::random(),
+            key_id: "k-pol".into(),
+            task: Task::Keygen {
+                scheme: Scheme::Ed25519,
+                threshold: 2,
+            },
+            parties: all.clone(),
+        };
+        let o = fake.run(keygen, |_| None).await;
+        let Some(Outcome::KeyReady {
+            public_key,
+            chain_code: Some(chain_code),
+            ..
+        }) = o.values().next()
+        else {
+            panic!("{o:?}")
+        };
+        let group_key = hex::decode(public_key).unwrap();
+        let chain_code: [u8; 32] = hex::decode(chain_code).unwrap().try_into().unwrap();
+        let people = People {
+            initiator: Identity::generate("ivan"),
+            approvers: (0..3)
+                .map(|i| Identity::generate(&format!("approver{i}")))
+                .collect(),
+        };
+        let (alice, bob, carol) = (
+            &people.approvers[0],
+            &people.approvers[1],
+            &people.approvers[2],
+        );
+        let v1 = SignedPolicy::sign(
+            policy(1, &people, 100),
+            &[admins[0].signing_key(), admins[1].signing_key()],
+        );
+        let pair = |a: usize, b: usize| vec![all[a], all[b]];
+
+        // Honest: 60 with two approvals, signed by signers 0 and 1, at place 0.
+        let i1 = intent(&people, "r1", 60);
+        let j = job(Ask {
+            parties: pair(0, 1),
+            intent: &i1,
+            initiator: &people.initiator,
+            approvals: approvals(&[alice, bob], &i1),
+            policy: &v1,
+            history: &[],
+        });
+        let o = fake.run(j.clone(), |_| None).await;
+        let r0 = receipt(&j, &o, &keys);
+        // The signature verifies under the child key at m/0/0, derived independently.
+        let (child, _) = coffer_proto::hd::derive_public(
+            Scheme::Ed25519,
+            &group_key,
+            chain_code,
+            &"m/0/0".parse().unwrap(),
+        )
+        .unwrap();
+        for out in o.values() {
+            let Outcome::Signed { signature, .. } = out else {
+                panic!()
+            };
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&child.clone().try_into().unwrap())
+                .unwrap();
+            vk.verify_strict(
+                &i1.message(),
+                &ed25519_dalek::Signature::from_slice(&hex::decode(signature).unwrap()).unwrap(),
+            )
+            .unwrap();
+        }
+        let history = vec![r0.clone()];
+
+        // A server that skips an approval.
+        let i2 = intent(&people, "r2", 10);
+        let o = fake
+            .run(
+                job(Ask {
+                    parties: pair(1, 2),
+                    intent: &i2,
+                    initiator: &people.initiator,
+                    approvals: approvals(&[alice], &i2),
+                    policy: &v1,
+                    history: &history,
+                }),
+                |_| None,
+            )
+            .await;
+        assert!(o.values().all(|o| refused(o, "approv")), "{o:?}");
+
+        // A server that alters the amount after approval: the approvals and the initiator's
+        // signature are over the original intent.
+        let i3 = intent(&people, "r3", 10);
+        let mut altered = i3.clone();
+        altered.amount = Amount(99);
+        let mut j = job(Ask {
+            parties: pair(0, 2),
+            intent: &altered,
+            initiator: &people.initiator,
+            approvals: approvals(&[alice, bob], &i3),
+            policy: &v1,
+            history: &history,
+        });
+        if let Task::SignIntent(ij) = &mut j.task {
+            ij.initiator_signature =
+                coffer_policy::sign_initiation(people.initiator.signing_key(), &i3);
+        }
+        let o = fake.run(j, |_| None).await;
+        assert!(
+            o.values().all(|o| refused(o, "")) && none_signed(&o),
+            "{o:?}"
+        );
+
+        // A server that replays approvals given to another request.
+        let i4 = intent(&people, "r4", 10);
+        let o = fake
+            .run(
+                job(Ask {
+                    parties: pair(0, 1),
+                    intent: &i4,
+                    initiator: &people.initiator,
+                    approvals: approvals(&[alice, bob], &i1),
+                    policy: &v1,
+                    history: &history,
+                }),
+                |_| None,
+            )
+            .await;
+        assert!(o.values().all(|o| refused(o, "another intent")), "{o:?}");
+
+        // A server that replays a signed request at the next place, to other signers.
+        let o = fake
+            .run(
+                job(Ask {
+                    parties: pair(1, 2),
+                    intent: &i1,
+                    initiator: &people.initiator,
+                    approvals: approvals(&[alice, bob], &i1),
+                    policy: &v1,
+                    history: &history,
+                }),
+                |_| None,
+            )
+            .await;
+        assert!(o.values().all(|o| refused(o, "replay")), "{o:?}");
+
+        // Velocity: 60 more within the hour is over the limit of 100. Asked of signers 1 and
+        // 2 (signer 2 never saw the first transfer) with the receipt withheld: the chain is
+        // incomplete and both refuse.
+        let i5 = intent(&people, "r5", 60);
+        let o = fake
+            .run(
+                at_place(
+                    Ask {
+                        parties: pair(1, 2),
+                        intent: &i5,
+                        initiator: &people.initiator,
+                        approvals: approvals(&[bob, carol], &i5),
+                        policy: &v1,
+                        history: &[],
+                    },
+                    1,
+                    r0.body.hash(),
+                ),
+                |_| None,
+            )
+            .await;
+        assert!(o.values().all(|o| refused(o, "receipts")), "{o:?}");
+        // With the receipt: the velocity rule blocks it, on both.
+        let o = fake
+            .run(
+                job(Ask {
+                    parties: pair(1, 2),
+                    intent: &i5,
+                    initiator: &people.initiator,
+                    approvals: approvals(&[bob, carol], &i5),
+                    policy: &v1,
+                    history: &history,
+                }),
+                |_| None,
+            )
+            .await;
+        assert!(o.values().all(|o| refused(o, "velocity")), "{o:?}");
+
+        // A newer policy (limit 1000) lets it through; then the older policy is refused.
+        let v2 = SignedPolicy::sign(
+            policy(2, &people, 1000),
+            &[admins[1].signing_key(), admins[2].signing_key()],
+        );
+        let j = job(Ask {
+            parties: pair(1, 2),
+            intent: &i5,
+            initiator: &people.initiator,
+            approvals: approvals(&[bob, carol], &i5),
+            policy: &v2,
+            history: &history,
+        });
+        let o_r1 = fake.run(j.clone(), |_| None).await;
+        let r1 = receipt(&j, &o_r1, &keys);
+        let history = vec![r0.clone(), r1.clone()];
+        let i6 = intent(&people, "r6", 1);
+        let o = fake
+            .run(
+                job(Ask {
+                    parties: pair(1, 2),
+                    intent: &i6,
+                    initiator: &people.initiator,
+                    approvals: approvals(&[alice, bob], &i6),
+                    policy: &v1,
+                    history: &history,
+                }),
+                |_| None,
+            )
+            .await;
+        assert!(o.values().all(|o| refused(o, "older")), "{o:?}");
+
+        // A policy signed by admins the signers never pinned.
+        let rogue: Vec<Identity> = (0..2)
+            .map(|i| Identity::generate(&format!("rogue{i}")))
+            .collect();
+        let forged = SignedPolicy::sign(
+            policy(3, &people, u128::MAX),
+            &[rogue[0].signing_key(), rogue[1].signing_key()],
+        );
+        let o = fake
+            .run(
+                job(Ask {
+                    parties: pair(0, 1),
+                    intent: &i6,
+                    initiator: &people.initiator,
+                    approvals: approvals(&[alice, bob], &i6),
+                    policy: &forged,
+                    history: &history,
+                }),
+                |_| None,
+            )
+            .await;
+        assert!(o.values().all(|o| refused(o, "policy")), "{o:?}");
+
+        // A fork: another transfer at place 1, asked of signers 0 and 1 (signer 1 holds
+        // place 1 already): refused, nothing signed.
+        let o = fake
+            .run(
+                at_place(
+                    Ask {
+                        parties: pair(0, 1),
+                        intent: &i6,
+                        initiator: &people.initiator,
+                        approvals: approvals(&[alice, bob], &i6),
+                        policy: &v2,
+                        history: &history[..1],
+                    },
+                    1,
+                    r0.body.hash(),
+                ),
+                |_| None,
+            )
+            .await;
+        assert!(o.values().any(|o| refused(o, "another transfer")), "{o:?}");
+        assert!(none_signed(&o), "{o:?}");
+
+        // An identical retry of a finished job is answered from the ledger: the same
+        // signature, no second signing.
+        let mut retry = j.clone();
+        retry.session = SessionId::random();
+        let again = fake.run(retry.clone(), |_| None).await;
+        assert_eq!(receipt(&retry, &again, &keys).body, r1.body);
+        for (k, out) in &again {
+            assert_eq!(out, &o_r1[k]);
+        }
+
+        let _ = std::fs::remove_dir_all(&root);
+    }
 }

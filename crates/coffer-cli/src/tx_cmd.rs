@@ -1,0 +1,806 @@
+//! `coffer tx ...`: transfer requests. `create` builds the intent on this machine (from
+//! whoami and the wallet), signs it with the initiator's own key and posts it; `approve` and
+//! `reject` fetch the request, recompute the intent hash from the intent itself (the
+//! server's `intent_hash` is never trusted), show what is being approved and sign an
+//! approval with the approver's own key; `list`, `show` and `wait` read requests.
+
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use coffer_policy::{Approval, Decision, Intent, PublicKey};
+
+use crate::amount::{format_amount, format_decimal, parse_amount};
+use crate::client::{check_id, connect, unix_now, ApiClient, CommonArgs, Natural};
+use crate::output::{cell, fields, items, short, show, table, time};
+use crate::Failure;
+
+/// Every request state, in the order a request moves through them.
+pub(crate) const STATES: [&str; 7] = [
+    "pending_approval",
+    "approved",
+    "signing",
+    "signed",
+    "rejected",
+    "failed",
+    "expired",
+];
+
+/// States a request never leaves.
+pub(crate) const FINAL: [&str; 4] = ["signed", "rejected", "failed", "expired"];
+
+/// Who reads requests by default.
+const READERS: Natural = Natural::Role(&["viewer", "initiator", "approver", "admin", "auditor"]);
+
+/// How often `wait` asks.
+const POLL: Duration = Duration::from_millis(250);
+
+/// `coffer tx ...`.
+#[derive(Args)]
+pub(crate) struct TxArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    cmd: TxCommand,
+}
+
+#[derive(Subcommand)]
+enum TxCommand {
+    /// Creates a transfer request: builds the intent, signs it as the initiator, posts it.
+    Create {
+        /// The paying wallet's id.
+        #[arg(long)]
+        wallet: String,
+        /// Base units (150000) or a decimal in the wallet's unit (0.5btc, 1.2 eth, 3sol).
+        #[arg(long)]
+        amount: String,
+        /// The destination address.
+        #[arg(long = "to", value_name = "DEST")]
+        to: String,
+        /// Free text recorded in the intent (signed with it).
+        #[arg(long, default_value = "")]
+        memo: String,
+        /// The paying address's index (path m/<wallet index>/<address index>).
+        #[arg(long, default_value_t = 0)]
+        address_index: u32,
+        /// Idempotency key (default: tx- and 16 random bytes, hex). Posting the same signed
+        /// intent again returns the existing request.
+        #[arg(long)]
+        request_id: Option<String>,
+        /// Seconds the intent stays valid.
+        #[arg(long, default_value_t = 3600)]
+        expires_in: u64,
+        /// Waits until the request needs approvals or is final.
+        #[arg(long)]
+        wait: bool,
+        /// Seconds to wait with --wait.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Lists requests.
+    List {
+        /// Only requests in this state.
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Shows a request.
+    Show {
+        /// The request id.
+        id: String,
+    },
+    /// Waits (polling every 250 ms) until a request is final, or in the --until state.
+    Wait {
+        /// The request id.
+        id: String,
+        /// Seconds to wait.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        /// The state to wait for (e.g. signed); reaching another final state fails.
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Approves a request with your own key (give --as NAME or --credential FILE).
+    Approve {
+        /// The request id.
+        id: String,
+        /// Seconds the approval stays valid.
+        #[arg(long, default_value_t = 3600)]
+        expires_in: u64,
+    },
+    /// Rejects a request with your own key (give --as NAME or --credential FILE).
+    Reject {
+        /// The request id.
+        id: String,
+        /// Why (recorded with the rejection).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Seconds the rejection stays valid.
+        #[arg(long, default_value_t = 3600)]
+        expires_in: u64,
+    },
+}
+
+fn check_state(s: &str) -> Result<&str, Failure> {
+    if STATES.contains(&s) {
+        Ok(s)
+    } else {
+        Err(Failure(format!(
+            "{s:?} is not a request state (one of {})",
+            STATES.join(", ")
+        )))
+    }
+}
+
+/// A fresh request id: `tx-` and 16 random bytes in hex.
+pub(crate) fn random_request_id() -> String {
+    let mut b = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    format!("tx-{}", hex::encode(b))
+}
+
+/// What `tx create` needs besides the API's answers.
+pub(crate) struct TxRequest<'a> {
+    /// As typed.
+    pub amount: &'a str,
+    /// Destination.
+    pub to: &'a str,
+    /// Memo.
+    pub memo: &'a str,
+    /// Address index.
+    pub address_index: u32,
+    /// Request id.
+    pub request_id: String,
+    /// Now (unix seconds).
+    pub now: i64,
+    /// Lifetime (seconds).
+    pub expires_in: u64,
+}
+
+fn text_field<'a>(v: &'a Value, what: &str, field: &str) -> Result<&'a str, Failure> {
+    v[field]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Failure(format!("the server's {what} has no {field}")))
+}
+
+/// Builds the intent from `GET /v1/whoami` and `GET /v1/wallets/{id}`.
+pub(crate) fn build_intent(
+    whoami: &Value,
+    wallet: &Value,
+    initiator: PublicKey,
+    req: TxRequest<'_>,
+) -> Result<Intent, Failure> {
+    let tenant = whoami["tenant"].as_str().ok_or_else(|| {
+        Failure(format!(
+            "this credential ({} role) belongs to no tenant: transfers are initiated by a tenant's initiator",
+            cell(&whoami["role"])
+        ))
+    })?;
+    if whoami["key"]
+        .as_str()
+        .is_some_and(|k| k != initiator.to_string())
+    {
+        return Err(Failure(
+            "the server answered whoami for another key than this credential's".into(),
+        ));
+    }
+    let asset = text_field(wallet, "wallet", "asset")?;
+    let index = wallet["index"]
+        .as_u64()
+        .ok_or_else(|| Failure("the server's wallet has no index".into()))?;
+    if index >= 1 << 31 || u64::from(req.address_index) >= 1 << 31 {
+        return Err(Failure(
+            "wallet and address indexes must be below 2^31 (non-hardened derivation)".into(),
+        ));
+    }
+    let lifetime = i64::try_from(req.expires_in)
+        .ok()
+        .filter(|s| (1..=coffer_policy::MAX_INTENT_LIFETIME_SECS).contains(s))
+        .ok_or_else(|| {
+            Failure(format!(
+                "--expires-in must be between 1 and {} seconds",
+                coffer_policy::MAX_INTENT_LIFETIME_SECS
+            ))
+        })?;
+    let amount = parse_amount(req.amount, asset).map_err(|e| Failure(e.to_string()))?;
+    let intent = Intent {
+        tenant: tenant.to_string(),
+        vault_id: text_field(wallet, "wallet", "vault_id")?.to_string(),
+        key_id: text_field(wallet, "wallet", "key_id")?.to_string(),
+        request_id: req.request_id,
+        wallet_id: text_field(wallet, "wallet", "id")?.to_string(),
+        path: format!("m/{index}/{}", req.address_index),
+        asset: asset.to_string(),
+        amount,
+        destination: req.to.to_string(),
+        memo: req.memo.to_string(),
+        initiator,
+        created_at: req.now,
+        expires_at: req.now.saturating_add(lifetime),
+    };
+    intent
+        .validate()
+        .map_err(|e| Failure(format!("the transfer is not valid: {e}")))?;
+    Ok(intent)
+}
+
+/// The intent of a fetched request, checked: its hash recomputed here must equal the
+/// server's `intent_hash`, and the request's ids must be the intent's. Returns the intent
+/// and the recomputed hash (what an approval signs).
+pub(crate) fn checked_intent(tx: &Value) -> Result<(Intent, [u8; 32]), Failure> {
+    let id = cell(&tx["id"]);
+    let intent: Intent = serde_json::from_value(tx["intent"].clone()).map_err(|e| {
+        Failure(format!(
+            "request {id}: the server's intent does not parse ({e}); refusing to sign"
+        ))
+    })?;
+    let hash = intent.hash();
+    let ours = hex::encode(hash);
+    let theirs = tx["intent_hash"].as_str().unwrap_or_default();
+    if theirs != ours {
+        return Err(Failure(format!(
+            "request {id}: the server says the intent hash is {theirs:?} but the intent it returned hashes to {ours}; refusing to sign"
+        )));
+    }
+    for (field, value) in [
+        ("vault_id", &intent.vault_id),
+        ("wallet_id", &intent.wallet_id),
+        ("key_id", &intent.key_id),
+    ] {
+        if let Some(shown) = tx[field].as_str() {
+            if shown != value {
+                return Err(Failure(format!(
+                    "request {id}: its {field} {shown:?} is not the intent's {value:?}; refusing to sign"
+                )));
+            }
+        }
+    }
+    Ok((intent, hash))
+}
+
+/// What an approver is shown before signing.
+pub(crate) fn intent_summary(intent: &Intent, hash: &[u8; 32]) -> String {
+    fields(&[
+        ("amount", format_amount(intent.amount, &intent.asset)),
+        ("asset", intent.asset.clone()),
+        ("to", intent.destination.clone()),
+        (
+            "memo",
+            if intent.memo.is_empty() {
+                "-".into()
+            } else {
+                intent.memo.clone()
+            },
+        ),
+        (
+            "from",
+            format!("wallet {} path {}", intent.wallet_id, intent.path),
+        ),
+        ("vault", intent.vault_id.clone()),
+        ("initiator", intent.initiator.to_string()),
+        ("request", intent.request_id.clone()),
+        ("expires", time(&json!(intent.expires_at))),
+        ("intent hash", hex::encode(hash)),
+    ])
+}
+
+fn amount_cell(tx: &Value) -> String {
+    let i = &tx["intent"];
+    match (i["amount"].as_str(), i["asset"].as_str()) {
+        (Some(a), Some(asset)) => match a.parse::<coffer_policy::Amount>() {
+            Ok(amount) => format_decimal(amount, asset),
+            Err(_) => format!("{a} {asset}"),
+        },
+        _ => "-".into(),
+    }
+}
+
+/// A request in text.
+pub(crate) fn tx_text(tx: &Value) -> String {
+    let i = &tx["intent"];
+    let amount = match (i["amount"].as_str(), i["asset"].as_str()) {
+        (Some(a), Some(asset)) => match a.parse::<coffer_policy::Amount>() {
+            Ok(amount) => format_amount(amount, asset),
+            Err(_) => format!("{a} {asset}"),
+        },
+        _ => "-".into(),
+    };
+    let mut f = vec![
+        ("id", cell(&tx["id"])),
+        ("state", cell(&tx["state"])),
+        ("amount", amount),
+        ("to", cell(&i["destination"])),
+        ("memo", cell(&i["memo"])),
+        (
+            "wallet",
+            format!("{} path {}", cell(&tx["wallet_id"]), cell(&i["path"])),
+        ),
+        ("vault", cell(&tx["vault_id"])),
+        ("request", cell(&i["request_id"])),
+        ("initiator", cell(&i["initiator"])),
+        ("intent hash", cell(&tx["intent_hash"])),
+        (
+            "policy",
+            format!(
+                "version {} rule {}",
+                cell(&tx["policy_version"]),
+                cell(&tx["rule"])
+            ),
+        ),
+    ];
+    if !tx["reason"].is_null() {
+        f.push(("reason", cell(&tx["reason"])));
+    }
+    let required: Vec<String> = items(tx, "required")
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {}/{}",
+                cell(&r["group"]),
+                cell(&r["have"]),
+                cell(&r["need"])
+            )
+        })
+        .collect();
+    if !required.is_empty() {
+        f.push(("approvals", required.join(", ")));
+    }
+    for a in items(tx, "approvals") {
+        f.push((
+            "  by",
+            format!(
+                "{} {} at {}",
+                short(&a["approver"]),
+                cell(&a["decision"]),
+                time(&a["created_at"])
+            ),
+        ));
+    }
+    if !tx["signature"].is_null() {
+        f.push(("signature", cell(&tx["signature"])));
+        if !tx["recovery_id"].is_null() {
+            f.push(("recovery id", cell(&tx["recovery_id"])));
+        }
+        f.push(("public key", cell(&tx["public_key"])));
+        f.push(("signers", cell(&tx["signers"])));
+    }
+    f.push(("created", time(&tx["created_at"])));
+    f.push(("updated", time(&tx["updated_at"])));
+    f.push(("expires", time(&tx["expires_at"])));
+    fields(&f)
+}
+
+fn list_text(v: &Value) -> String {
+    let rows: Vec<Vec<String>> = items(v, "transactions")
+        .iter()
+        .map(|t| {
+            vec![
+                cell(&t["id"]),
+                cell(&t["state"]),
+                amount_cell(t),
+                cell(&t["intent"]["destination"]),
+                cell(&t["wallet_id"]),
+                time(&t["created_at"]),
+            ]
+        })
+        .collect();
+    table(&["ID", "STATE", "AMOUNT", "TO", "WALLET", "CREATED"], &rows)
+}
+
+/// What ends a wait.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WaitOutcome {
+    /// Keep polling.
+    Continue,
+    /// Done: print the request.
+    Done,
+    /// The request ended in another state than the one waited for.
+    Missed(String),
+}
+
+/// Decides whether a request in `state` ends a wait for `until` (None: any final state;
+/// `stop_at_pending`: also stop when approvals are needed).
+pub(crate) fn wait_outcome(state: &str, until: Option<&str>, stop_at_pending: bool) -> WaitOutcome {
+    if until == Some(state) {
+        return WaitOutcome::Done;
+    }
+    if stop_at_pending && state == "pending_approval" {
+        return WaitOutcome::Done;
+    }
+    if FINAL.contains(&state) {
+        return match until {
+            Some(want) => WaitOutcome::Missed(format!("it ended {state}, not {want}")),
+            None => WaitOutcome::Done,
+        };
+    }
+    WaitOutcome::Continue
+}
+
+fn tx_path(id: &str) -> Result<String, Failure> {
+    Ok(format!("/v1/transactions/{}", check_id("transaction", id)?))
+}
+
+/// Polls a request until [`wait_outcome`] says so, or `timeout` passes.
+fn wait(
+    client: &ApiClient,
+    id: &str,
+    timeout: Duration,
+    until: Option<&str>,
+    stop_at_pending: bool,
+) -> Result<Value, Failure> {
+    let path = tx_path(id)?;
+    let started = Instant::now();
+    let mut last_state = String::new();
+    loop {
+        let tx = client.call("GET", &path, None)?;
+        let state = tx["state"].as_str().unwrap_or_default().to_string();
+        match wait_outcome(&state, until, stop_at_pending) {
+            WaitOutcome::Done => return Ok(tx),
+            WaitOutcome::Missed(why) => {
+                let reason = if tx["reason"].is_null() {
+                    String::new()
+                } else {
+                    format!(" ({})", cell(&tx["reason"]))
+                };
+                return Err(Failure(format!("request {id}: {why}{reason}")));
+            }
+            WaitOutcome::Continue => {}
+        }
+        if state != last_state {
+            eprintln!("request {id}: {state}");
+            last_state = state;
+        }
+        if started.elapsed() >= timeout {
+            return Err(Failure(format!(
+                "request {id}: still {last_state} after {} s (wait longer with --timeout)",
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+fn decide(
+    json: bool,
+    client: &ApiClient,
+    id: &str,
+    decision: Decision,
+    expires_in: u64,
+    reason: Option<String>,
+) -> Result<(Value, String), Failure> {
+    let path = tx_path(id)?;
+    let tx = client.call("GET", &path, None)?;
+    let (intent, hash) = checked_intent(&tx)?;
+    let summary = intent_summary(&intent, &hash);
+    let lifetime = i64::try_from(expires_in)
+        .ok()
+        .filter(|s| *s >= 1)
+        .ok_or_else(|| Failure("--expires-in must be at least 1 second".into()))?;
+    let (verb, route) = match decision {
+        Decision::Approve => ("approving", "approve"),
+        Decision::Reject => ("rejecting", "reject"),
+    };
+    if json {
+        // Text mode shows it on stdout with the result.
+        eprintln!("{verb} request {id}:\n{summary}");
+    }
+    let approval = Approval::sign(
+        client.credential().signing_key(),
+        hash,
+        decision,
+        unix_now().saturating_add(lifetime),
+    );
+    let mut body = json!({ "approval": approval });
+    if let Some(r) = reason {
+        body["reason"] = json!(r);
+    }
+    let v = client.call("POST", &format!("{path}/{route}"), Some(&body))?;
+    Ok((v, summary))
+}
+
+pub(crate) fn run(args: TxArgs) -> Result<(), Failure> {
+    let json = args.common.json;
+    match args.cmd {
+        TxCommand::Create {
+            wallet,
+            amount,
+            to,
+            memo,
+            address_index,
+            request_id,
+            expires_in,
+            wait: wait_for,
+            timeout,
+        } => {
+            let caller = connect(&args.common, Natural::Role(&["initiator"]))?;
+            let client = &caller.client;
+            let me = client.call("GET", "/v1/whoami", None)?;
+            let w = client.call(
+                "GET",
+                &format!("/v1/wallets/{}", check_id("wallet", &wallet)?),
+                None,
+            )?;
+            let initiator = PublicKey(client.credential().signing_key().verifying_key().to_bytes());
+            let intent = build_intent(
+                &me,
+                &w,
+                initiator,
+                TxRequest {
+                    amount: &amount,
+                    to: &to,
+                    memo: &memo,
+                    address_index,
+                    request_id: request_id.unwrap_or_else(random_request_id),
+                    now: unix_now(),
+                    expires_in,
+                },
+            )?;
+            let signature =
+                coffer_policy::sign_initiation(client.credential().signing_key(), &intent);
+            let mut tx = client.call(
+                "POST",
+                "/v1/transactions",
+                Some(&json!({ "intent": intent, "initiator_signature": signature })),
+            )?;
+            if wait_for {
+                let id = cell(&tx["id"]);
+                tx = wait(client, &id, Duration::from_secs(timeout), None, true)?;
+            }
+            show(json, &tx, tx_text)
+        }
+        TxCommand::List { state, limit } => {
+            let mut query = Vec::new();
+            if let Some(s) = &state {
+                query.push(format!("state={}", check_state(s)?));
+            }
+            if let Some(l) = limit {
+                query.push(format!("limit={l}"));
+            }
+            let path = if query.is_empty() {
+                "/v1/transactions".to_string()
+            } else {
+                format!("/v1/transactions?{}", query.join("&"))
+            };
+            let caller = connect(&args.common, READERS)?;
+            let v = caller.client.call("GET", &path, None)?;
+            show(json, &v, list_text)
+        }
+        TxCommand::Show { id } => {
+            let caller = connect(&args.common, READERS)?;
+            let v = caller.client.call("GET", &tx_path(&id)?, None)?;
+            show(json, &v, tx_text)
+        }
+        TxCommand::Wait { id, timeout, until } => {
+            if let Some(u) = &until {
+                check_state(u)?;
+            }
+            let caller = connect(&args.common, READERS)?;
+            let v = wait(
+                &caller.client,
+                &id,
+                Duration::from_secs(timeout),
+                until.as_deref(),
+                false,
+            )?;
+            show(json, &v, tx_text)
+        }
+        TxCommand::Approve { id, expires_in } => {
+            let caller = connect(&args.common, Natural::Nobody("approving is personal"))?;
+            let (v, summary) = decide(
+                json,
+                &caller.client,
+                &id,
+                Decision::Approve,
+                expires_in,
+                None,
+            )?;
+            show(json, &v, |v| {
+                format!("approved:\n{summary}\n\n{}", tx_text(v))
+            })
+        }
+        TxCommand::Reject {
+            id,
+            reason,
+            expires_in,
+        } => {
+            let caller = connect(&args.common, Natural::Nobody("rejecting is personal"))?;
+            let (v, summary) = decide(
+                json,
+                &caller.client,
+                &id,
+                Decision::Reject,
+                expires_in,
+                reason,
+            )?;
+            show(json, &v, |v| {
+                format!("rejected:\n{summary}\n\n{}", tx_text(v))
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32])
+    }
+
+    fn pk(sk: &SigningKey) -> PublicKey {
+        PublicKey(sk.verifying_key().to_bytes())
+    }
+
+    fn whoami(sk: &SigningKey) -> Value {
+        json!({"key": pk(sk).to_string(), "role": "initiator", "tenant": "t-1", "user": "ivan"})
+    }
+
+    fn wallet() -> Value {
+        json!({"id": "w-1", "vault_id": "v-1", "name": "hot", "scheme": "ecdsa-secp256k1",
+               "asset": "BTC", "index": 3, "key_id": "k-1", "created_at": 0})
+    }
+
+    fn req(amount: &str) -> TxRequest<'_> {
+        TxRequest {
+            amount,
+            to: "bc1qdest",
+            memo: "rent",
+            address_index: 7,
+            request_id: "tx-1".into(),
+            now: 1_700_000_000,
+            expires_in: 3600,
+        }
+    }
+
+    #[test]
+    fn intent_fields_come_from_whoami_the_wallet_and_the_flags() {
+        let sk = key(1);
+        let i = build_intent(&whoami(&sk), &wallet(), pk(&sk), req("0.5btc")).unwrap();
+        assert_eq!(i.tenant, "t-1");
+        assert_eq!(i.vault_id, "v-1");
+        assert_eq!(i.key_id, "k-1");
+        assert_eq!(i.wallet_id, "w-1");
+        assert_eq!(i.request_id, "tx-1");
+        assert_eq!(i.path, "m/3/7");
+        assert_eq!(i.asset, "BTC");
+        assert_eq!(i.amount.0, 50_000_000);
+        assert_eq!(i.destination, "bc1qdest");
+        assert_eq!(i.memo, "rent");
+        assert_eq!(i.initiator, pk(&sk));
+        assert_eq!(i.created_at, 1_700_000_000);
+        assert_eq!(i.expires_at, 1_700_003_600);
+        // The initiator signature verifies over the intent.
+        let sig = coffer_policy::sign_initiation(&sk, &i);
+        coffer_policy::verify_initiation(&i, &sig).unwrap();
+        // Default address index 0.
+        let mut r = req("150000");
+        r.address_index = 0;
+        let i = build_intent(&whoami(&sk), &wallet(), pk(&sk), r).unwrap();
+        assert_eq!(i.path, "m/3/0");
+        assert_eq!(i.amount.0, 150_000);
+    }
+
+    #[test]
+    fn intent_building_refuses_bad_input() {
+        let sk = key(1);
+        let e = |w: &Value, me: &Value, r: TxRequest<'_>| {
+            build_intent(me, w, pk(&sk), r).unwrap_err().0
+        };
+        assert!(e(&wallet(), &whoami(&sk), req("0.5eth")).contains("does not match"));
+        assert!(e(&wallet(), &whoami(&sk), req("0")).contains("amount"));
+        let op = json!({"key": pk(&sk).to_string(), "role": "operator", "tenant": null});
+        assert!(e(&wallet(), &op, req("1")).contains("belongs to no tenant"));
+        let other = whoami(&key(2));
+        assert!(e(&wallet(), &other, req("1")).contains("another key"));
+        let mut w = wallet();
+        w["index"] = json!(1u64 << 31);
+        assert!(e(&w, &whoami(&sk), req("1")).contains("2^31"));
+        let mut w = wallet();
+        w.as_object_mut().unwrap().remove("key_id");
+        assert!(e(&w, &whoami(&sk), req("1")).contains("key_id"));
+        let mut r = req("1");
+        r.expires_in = 8 * 86_400;
+        assert!(e(&wallet(), &whoami(&sk), r).contains("--expires-in"));
+        let mut r = req("1");
+        r.to = "";
+        assert!(e(&wallet(), &whoami(&sk), r).contains("destination"));
+    }
+
+    fn fetched(sk: &SigningKey) -> (Value, Intent) {
+        let i = build_intent(&whoami(sk), &wallet(), pk(sk), req("0.5btc")).unwrap();
+        let tx = json!({"id": "r-1", "vault_id": "v-1", "wallet_id": "w-1", "key_id": "k-1",
+            "state": "pending_approval", "intent": i, "intent_hash": hex::encode(i.hash())});
+        (tx, i)
+    }
+
+    #[test]
+    fn approvals_sign_the_recomputed_hash() {
+        let sk = key(1);
+        let (tx, i) = fetched(&sk);
+        let (back, hash) = checked_intent(&tx).unwrap();
+        assert_eq!(back, i);
+        assert_eq!(hash, i.hash());
+        let summary = intent_summary(&back, &hash);
+        assert!(summary.contains("0.5 BTC (50000000 sat)"), "{summary}");
+        assert!(summary.contains("bc1qdest") && summary.contains("rent"));
+    }
+
+    #[test]
+    fn a_mismatched_intent_hash_is_refused() {
+        let sk = key(1);
+        let (mut tx, _) = fetched(&sk);
+        // The server claims the hash of another intent (e.g. a smaller amount it showed).
+        let mut other = tx["intent"].clone();
+        other["amount"] = json!("1");
+        let other: Intent = serde_json::from_value(other).unwrap();
+        tx["intent_hash"] = json!(hex::encode(other.hash()));
+        let e = checked_intent(&tx).unwrap_err().0;
+        assert!(
+            e.contains("refusing to sign") && e.contains("intent hash"),
+            "{e}"
+        );
+        // Missing hash, altered intent, or ids that disagree with the intent: refused too.
+        let (mut tx, _) = fetched(&sk);
+        tx.as_object_mut().unwrap().remove("intent_hash");
+        assert!(checked_intent(&tx).is_err());
+        let (mut tx, _) = fetched(&sk);
+        tx["intent"]["destination"] = json!("bc1qattacker");
+        assert!(checked_intent(&tx)
+            .unwrap_err()
+            .0
+            .contains("refusing to sign"));
+        let (mut tx, _) = fetched(&sk);
+        tx["wallet_id"] = json!("w-2");
+        assert!(checked_intent(&tx).unwrap_err().0.contains("wallet_id"));
+        let (mut tx, _) = fetched(&sk);
+        tx["intent"]["extra"] = json!(1);
+        assert!(checked_intent(&tx)
+            .unwrap_err()
+            .0
+            .contains("does not parse"));
+    }
+
+    #[test]
+    fn wait_outcomes() {
+        use WaitOutcome::*;
+        assert_eq!(wait_outcome("signing", None, false), Continue);
+        assert_eq!(wait_outcome("pending_approval", None, false), Continue);
+        assert_eq!(wait_outcome("pending_approval", None, true), Done);
+        assert_eq!(wait_outcome("signed", None, false), Done);
+        assert_eq!(wait_outcome("rejected", None, false), Done);
+        assert_eq!(wait_outcome("signed", Some("signed"), false), Done);
+        assert_eq!(wait_outcome("approved", Some("approved"), false), Done);
+        assert!(matches!(
+            wait_outcome("rejected", Some("signed"), false),
+            Missed(_)
+        ));
+        assert_eq!(wait_outcome("signing", Some("signed"), false), Continue);
+    }
+
+    #[test]
+    fn request_ids_and_states() {
+        let a = random_request_id();
+        assert!(a.starts_with("tx-") && a.len() == 35);
+        assert_ne!(a, random_request_id());
+        assert!(check_state("signed").is_ok());
+        assert!(check_state("created").is_err());
+    }
+
+    #[test]
+    fn text_forms() {
+        let sk = key(1);
+        let (mut tx, _) = fetched(&sk);
+        tx["required"] = json!([{"group": "approvers", "have": 1, "need": 2}]);
+        tx["approvals"] = json!([{"approver": "ab".repeat(32), "decision": "approve", "expires_at": 0, "created_at": 0}]);
+        let t = tx_text(&tx);
+        assert!(t.contains("approvers: 1/2") && t.contains("0.5 BTC"), "{t}");
+        let l = list_text(&json!({"transactions": [tx]}));
+        assert!(l.contains("r-1") && l.contains("0.5 BTC"), "{l}");
+    }
+}

@@ -1,0 +1,383 @@
+//! `coffer vault ...`, `coffer wallet ...` and `coffer address ...`: a tenant's vaults (one
+//! threshold key per scheme, made by DKG on the signers), the wallets in them (an asset on
+//! one of the vault's keys, at a derivation index) and their addresses.
+
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use crate::client::{check_id, connect, ApiClient, CommonArgs, Natural};
+use crate::output::{cell, fields, items, show, table, time};
+use crate::Failure;
+
+/// The signature schemes a vault can hold keys for.
+pub(crate) const SCHEMES: [&str; 3] = ["ecdsa-secp256k1", "schnorr-bip340", "ed25519"];
+
+/// Who reads vaults by default: any credential of the tenant will do.
+const READERS: Natural = Natural::Role(&["admin", "viewer", "initiator", "approver", "auditor"]);
+
+/// `coffer vault ...`.
+#[derive(Args)]
+pub(crate) struct VaultArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    cmd: VaultCommand,
+}
+
+#[derive(Subcommand)]
+enum VaultCommand {
+    /// Creates a vault: a key per scheme by DKG across the signers (ECDSA waits for the
+    /// signers' safe primes the first time: minutes).
+    Create {
+        /// The vault's name.
+        name: String,
+        /// A scheme to create a key for (repeat; default: all three).
+        #[arg(long = "scheme", value_name = "S")]
+        schemes: Vec<String>,
+        /// Signatures needed (default: the server's).
+        #[arg(long)]
+        threshold: Option<u16>,
+    },
+    /// Lists the tenant's vaults.
+    List,
+    /// Shows a vault and its keys.
+    Show {
+        /// The vault id.
+        id: String,
+    },
+}
+
+/// `coffer wallet ...`.
+#[derive(Args)]
+pub(crate) struct WalletArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    cmd: WalletCommand,
+}
+
+#[derive(Subcommand)]
+enum WalletCommand {
+    /// Creates a wallet in a vault: an asset on the vault's key of a scheme.
+    Create {
+        /// The vault id.
+        vault: String,
+        /// The wallet's name.
+        #[arg(long)]
+        name: String,
+        /// The vault key's scheme (ecdsa-secp256k1, schnorr-bip340, ed25519).
+        #[arg(long)]
+        scheme: String,
+        /// The asset (BTC, ETH, SOL, or another name: amounts then in base units).
+        #[arg(long)]
+        asset: String,
+    },
+    /// Lists a vault's wallets.
+    List {
+        /// The vault id.
+        vault: String,
+    },
+    /// Shows a wallet.
+    Show {
+        /// The wallet id.
+        id: String,
+    },
+}
+
+/// `coffer address ...`.
+#[derive(Args)]
+pub(crate) struct AddressArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    cmd: AddressCommand,
+}
+
+#[derive(Subcommand)]
+enum AddressCommand {
+    /// Derives the wallet's next address (m/<wallet index>/<address index>).
+    New {
+        /// The wallet id.
+        wallet: String,
+    },
+    /// Lists a wallet's addresses.
+    List {
+        /// The wallet id.
+        wallet: String,
+    },
+}
+
+fn check_scheme(s: &str) -> Result<&str, Failure> {
+    if SCHEMES.contains(&s) {
+        Ok(s)
+    } else {
+        Err(Failure(format!(
+            "{s:?} is not a scheme (one of {})",
+            SCHEMES.join(", ")
+        )))
+    }
+}
+
+/// The body of `POST /v1/vaults`.
+fn vault_body(name: &str, schemes: &[String], threshold: Option<u16>) -> Result<Value, Failure> {
+    let mut body = json!({ "name": name });
+    if !schemes.is_empty() {
+        for s in schemes {
+            check_scheme(s)?;
+        }
+        body["schemes"] = json!(schemes);
+    }
+    if let Some(t) = threshold {
+        body["threshold"] = json!(t);
+    }
+    Ok(body)
+}
+
+/// Creates a vault, waiting (with a message every few seconds) while the signers still
+/// generate their ECDSA safe primes.
+pub(crate) fn create_vault(client: &ApiClient, body: &Value) -> Result<Value, Failure> {
+    let started = Instant::now();
+    loop {
+        match client.call("POST", "/v1/vaults", Some(body)) {
+            Ok(v) => return Ok(v),
+            Err(e)
+                if e.code == "primes_not_ready"
+                    && started.elapsed() < Duration::from_secs(1800) =>
+            {
+                eprintln!("waiting ({} s): {}", started.elapsed().as_secs(), e.message);
+                std::thread::sleep(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+pub(crate) fn vault_text(v: &Value) -> String {
+    let head = fields(&[
+        ("id", cell(&v["id"])),
+        ("name", cell(&v["name"])),
+        ("tenant", cell(&v["tenant"])),
+        ("policy", policy_version(&v["policy_version"])),
+        ("created", time(&v["created_at"])),
+    ]);
+    let rows: Vec<Vec<String>> = items(v, "keys")
+        .iter()
+        .map(|k| {
+            vec![
+                cell(&k["scheme"]),
+                cell(&k["key_id"]),
+                format!("{}-of-{}", cell(&k["threshold"]), cell(&k["parties"])),
+                cell(&k["epoch"]),
+                cell(&k["public_key"]),
+            ]
+        })
+        .collect();
+    format!(
+        "{head}\n\n{}",
+        table(
+            &["SCHEME", "KEY", "THRESHOLD", "EPOCH", "PUBLIC KEY"],
+            &rows
+        )
+    )
+}
+
+fn policy_version(v: &Value) -> String {
+    if v.is_null() {
+        "none (coffer policy template, sign, set)".into()
+    } else {
+        format!("version {}", cell(v))
+    }
+}
+
+pub(crate) fn wallet_text(v: &Value) -> String {
+    fields(&[
+        ("id", cell(&v["id"])),
+        ("name", cell(&v["name"])),
+        ("vault", cell(&v["vault_id"])),
+        ("scheme", cell(&v["scheme"])),
+        ("asset", cell(&v["asset"])),
+        ("index", cell(&v["index"])),
+        ("key", cell(&v["key_id"])),
+        ("created", time(&v["created_at"])),
+    ])
+}
+
+pub(crate) fn vault(args: VaultArgs) -> Result<(), Failure> {
+    let json = args.common.json;
+    match args.cmd {
+        VaultCommand::Create {
+            name,
+            schemes,
+            threshold,
+        } => {
+            let body = vault_body(&name, &schemes, threshold)?;
+            let caller = connect(&args.common, Natural::Role(&["admin"]))?;
+            let v = create_vault(&caller.client, &body)?;
+            show(json, &v, vault_text)
+        }
+        VaultCommand::List => {
+            let caller = connect(&args.common, READERS)?;
+            let v = caller.client.call("GET", "/v1/vaults", None)?;
+            show(json, &v, |v| {
+                let rows: Vec<Vec<String>> = items(v, "vaults")
+                    .iter()
+                    .map(|x| {
+                        let schemes: Vec<String> = items(x, "keys")
+                            .iter()
+                            .map(|k| cell(&k["scheme"]))
+                            .collect();
+                        vec![
+                            cell(&x["id"]),
+                            cell(&x["name"]),
+                            schemes.join(","),
+                            cell(&x["policy_version"]),
+                            time(&x["created_at"]),
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "NAME", "KEYS", "POLICY", "CREATED"], &rows)
+            })
+        }
+        VaultCommand::Show { id } => {
+            let caller = connect(&args.common, READERS)?;
+            let v = caller.client.call(
+                "GET",
+                &format!("/v1/vaults/{}", check_id("vault", &id)?),
+                None,
+            )?;
+            show(json, &v, vault_text)
+        }
+    }
+}
+
+pub(crate) fn wallet(args: WalletArgs) -> Result<(), Failure> {
+    let json = args.common.json;
+    match args.cmd {
+        WalletCommand::Create {
+            vault,
+            name,
+            scheme,
+            asset,
+        } => {
+            check_scheme(&scheme)?;
+            if asset.is_empty() {
+                return Err(Failure("--asset is empty".into()));
+            }
+            let caller = connect(&args.common, Natural::Role(&["admin"]))?;
+            let v = caller.client.call(
+                "POST",
+                &format!("/v1/vaults/{}/wallets", check_id("vault", &vault)?),
+                Some(&json!({ "name": name, "scheme": scheme, "asset": asset })),
+            )?;
+            show(json, &v, wallet_text)
+        }
+        WalletCommand::List { vault } => {
+            let caller = connect(&args.common, READERS)?;
+            let v = caller.client.call(
+                "GET",
+                &format!("/v1/vaults/{}/wallets", check_id("vault", &vault)?),
+                None,
+            )?;
+            show(json, &v, |v| {
+                let rows: Vec<Vec<String>> = items(v, "wallets")
+                    .iter()
+                    .map(|w| {
+                        vec![
+                            cell(&w["id"]),
+                            cell(&w["name"]),
+                            cell(&w["asset"]),
+                            cell(&w["scheme"]),
+                            cell(&w["index"]),
+                            cell(&w["key_id"]),
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "NAME", "ASSET", "SCHEME", "INDEX", "KEY"], &rows)
+            })
+        }
+        WalletCommand::Show { id } => {
+            let caller = connect(&args.common, READERS)?;
+            let v = caller.client.call(
+                "GET",
+                &format!("/v1/wallets/{}", check_id("wallet", &id)?),
+                None,
+            )?;
+            show(json, &v, wallet_text)
+        }
+    }
+}
+
+pub(crate) fn address(args: AddressArgs) -> Result<(), Failure> {
+    let json = args.common.json;
+    match args.cmd {
+        AddressCommand::New { wallet } => {
+            let caller = connect(&args.common, Natural::Role(&["admin", "initiator"]))?;
+            let v = caller.client.call(
+                "POST",
+                &format!("/v1/wallets/{}/addresses", check_id("wallet", &wallet)?),
+                Some(&json!({})),
+            )?;
+            show(json, &v, |v| {
+                fields(&[
+                    ("wallet", cell(&v["wallet_id"])),
+                    ("index", cell(&v["index"])),
+                    ("path", cell(&v["path"])),
+                    ("public key", cell(&v["public_key"])),
+                    ("created", time(&v["created_at"])),
+                ])
+            })
+        }
+        AddressCommand::List { wallet } => {
+            let caller = connect(&args.common, READERS)?;
+            let v = caller.client.call(
+                "GET",
+                &format!("/v1/wallets/{}/addresses", check_id("wallet", &wallet)?),
+                None,
+            )?;
+            show(json, &v, |v| {
+                let rows: Vec<Vec<String>> = items(v, "addresses")
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            cell(&a["index"]),
+                            cell(&a["path"]),
+                            cell(&a["public_key"]),
+                            time(&a["created_at"]),
+                        ]
+                    })
+                    .collect();
+                table(&["INDEX", "PATH", "PUBLIC KEY", "CREATED"], &rows)
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn vault_bodies() {
+        assert_eq!(vault_body("t", &[], None).unwrap(), json!({"name": "t"}));
+        assert_eq!(
+            vault_body("t", &["ed25519".into()], Some(2)).unwrap(),
+            json!({"name": "t", "schemes": ["ed25519"], "threshold": 2})
+        );
+        assert!(vault_body("t", &["rsa".into()], None).is_err());
+    }
+
+    #[test]
+    fn vault_text_shows_keys_and_policy() {
+        let v = json!({"id": "v-1", "name": "treasury", "tenant": "t-1", "created_at": 0,
+            "policy_version": null,
+            "keys": [{"scheme": "ed25519", "key_id": "k-1", "public_key": "ab", "threshold": 2, "parties": 3, "epoch": 0}]});
+        let t = vault_text(&v);
+        assert!(
+            t.contains("2-of-3") && t.contains("none (coffer policy"),
+            "{t}"
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! Reading the audit log: a tenant's auditors and admins read and export their tenant's
+//! chain (operators read the platform chain), and ask the server to verify it. An export
+//! is checked offline by `coffer audit verify FILE` with [`crate::audit::verify_chain`].
+
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::json;
+
+use super::caller::{Authed, Role};
+use crate::api::{ApiError, ApiResult, AppState};
+use crate::audit::{self, PLATFORM};
+
+fn chain_of(a: &Authed) -> Result<String, ApiError> {
+    a.caller
+        .require(&[Role::Auditor, Role::Admin, Role::Operator])?;
+    Ok(a.caller.tenant.clone().unwrap_or_else(|| PLATFORM.into()))
+}
+
+/// `GET /v1/audit?after=SEQ&limit=N`.
+pub async fn list(State(s): State<AppState>, RawQuery(q): RawQuery, a: Authed) -> ApiResult {
+    let chain = chain_of(&a)?;
+    let mut after = None;
+    let mut limit = 100;
+    for pair in q.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "after" => {
+                after = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| ApiError::bad_request("after must be an entry number"))?,
+                )
+            }
+            "limit" => {
+                limit = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|l| (1..=1000).contains(l))
+                    .ok_or_else(|| ApiError::bad_request("limit must be 1 to 1000"))?
+            }
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter {k:?}"
+                )))
+            }
+        }
+    }
+    let entries = s.db.audit(&chain, after, limit).await?;
+    Ok(Json(json!({ "tenant": chain, "entries": entries })))
+}
+
+/// `GET /v1/audit/export`: the whole chain, one JSON entry per line, with the server's own
+/// verification of it.
+pub async fn export(State(s): State<AppState>, a: Authed) -> ApiResult {
+    let chain = chain_of(&a)?;
+    let entries = s.db.audit_all(&chain).await?;
+    let verified = audit::verify_chain(&entries)
+        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "audit_broken", e.to_string()))?;
+    Ok(Json(json!({
+        "tenant": chain,
+        "export": audit::to_export(&entries),
+        "verified": verified.first().map(|c| json!({"entries": c.entries, "head": c.head})),
+    })))
+}
+
+/// `GET /v1/audit/verify`.
+pub async fn verify(State(s): State<AppState>, a: Authed) -> ApiResult {
+    let chain = chain_of(&a)?;
+    let entries = s.db.audit_all(&chain).await?;
+    match audit::verify_chain(&entries) {
+        Ok(chains) => Ok(Json(json!({"ok": true, "chains": chains}))),
+        Err(e) => {
+            s.metrics.audit_broken();
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "audit_broken",
+                e.to_string(),
+            ))
+        }
+    }
+}

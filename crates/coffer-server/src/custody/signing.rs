@@ -1,0 +1,522 @@
+//! Signing approved requests. One request at a time per key (a per-key lock), because each
+//! signing takes the next place of the key's receipt chain:
+//!
+//! 1. `approved` -> `signing`: the server proposes the receipt body (next sequence number,
+//!    hash of the previous receipt, time) and stores it with the request, so a retry after a
+//!    crash proposes the very same body (the signers answer an identical retry from their
+//!    ledgers and never sign twice);
+//! 2. it sends the signers the intent, its initiator signature, the approvals, the current
+//!    signed policy, the proposed receipt and the co-signed receipts of the window; each
+//!    signer decides for itself ([`coffer_net::frames::Task::SignIntent`]);
+//! 3. it checks the signature with an independent verifier against the child key it derives
+//!    itself, assembles the receipt from the signers' co-signatures, and stores both with
+//!    the `signed` state and its audit entry in one transaction.
+//!
+//! A signer's refusal fails the request (recorded with the signer's reason: a coordinator
+//! asking for something not approved is an attack). Transient failures (a signer offline, a
+//! stalled session) are retried with the same job, with backoff, for as long as it takes:
+//! the signers that accepted it reserved its place in the key's chain, and no other intent
+//! may take that place. At start-up, requests left `approved` or `signing` by a crash are
+//! resumed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+
+use coffer_net::frames::{IntentJob, Job, Outcome, Task};
+use coffer_net::NodeKey;
+use coffer_policy::{Approval, Intent, PublicKey, Receipt, ReceiptBody, Signature};
+use coffer_proto::ids::SessionId;
+use coffer_proto::path::DerivationPath;
+
+use super::policies::parse_stored;
+use super::transactions::{stored_approval, stored_intent};
+use crate::api::{members, ApiError, AppState};
+use crate::audit::AuditEvent;
+use crate::coordinator::{self, name_of, JobError};
+use crate::db::{unix_now, KeyRecord, TxRecord};
+
+/// First pause before retrying a signing that failed for a transient reason.
+pub const RETRY_BASE_MS: u64 = 250;
+/// Longest pause between retries.
+pub const RETRY_MAX_MS: u64 = 30_000;
+
+/// Per-key locks: one signing at a time per key chain.
+#[derive(Clone, Default)]
+pub struct KeyLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl KeyLocks {
+    fn of(&self, key_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key_id.to_string())
+            .or_default()
+            .clone()
+    }
+}
+
+/// The key's co-signed receipts from the last one before `since` (so the chain reaches back
+/// past it) up to, not including, `before` (all when `None`).
+pub async fn receipts(
+    s: &AppState,
+    key_id: &str,
+    since: i64,
+    before: Option<u64>,
+) -> Result<Vec<Receipt>, ApiError> {
+    let from = s.db.receipt_seq_before(key_id, since).await?.unwrap_or(0);
+    let mut out = Vec::new();
+    for r in s.db.receipts_from(key_id, from).await? {
+        if before.is_some_and(|b| r.seq >= b) {
+            break;
+        }
+        let body: ReceiptBody = serde_json::from_str(&r.body)
+            .map_err(|_| ApiError::internal("stored receipt is corrupt"))?;
+        let signatures: Vec<(PublicKey, Signature)> = serde_json::from_str(&r.signatures)
+            .map_err(|_| ApiError::internal("stored receipt is corrupt"))?;
+        out.push(Receipt { body, signatures });
+    }
+    Ok(out)
+}
+
+/// The receipt bodies of the window (for evaluating velocity on the server's side).
+pub async fn window(
+    s: &AppState,
+    key_id: &str,
+    since: i64,
+    before: Option<u64>,
+) -> Result<Vec<ReceiptBody>, ApiError> {
+    Ok(receipts(s, key_id, since, before)
+        .await?
+        .into_iter()
+        .map(|r| r.body)
+        .collect())
+}
+
+/// Starts signing request `id` of `tenant` in the background.
+pub fn spawn(s: AppState, tenant: String, id: String) {
+    tokio::spawn(async move {
+        if let Err(e) = run(&s, &tenant, &id).await {
+            tracing::error!("signing {id}: {}", e.message());
+        }
+    });
+}
+
+/// Resumes every request a crash left approved or signing.
+pub async fn resume(s: &AppState) {
+    match s.db.txs_in_states(&["approved", "signing"]).await {
+        Ok(list) => {
+            for t in list {
+                tracing::info!("resuming request {} ({})", t.id, t.state);
+                spawn(s.clone(), t.tenant_id.clone(), t.id.clone());
+            }
+        }
+        Err(e) => tracing::error!("cannot list requests to resume: {e}"),
+    }
+}
+
+/// Expires requests whose intent expired before they were signed, every few seconds.
+pub async fn expire_loop(s: AppState) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = unix_now();
+        let Ok(list) = s.db.expirable(now).await else {
+            continue;
+        };
+        for t in list {
+            let result = async {
+                let mut tx = s.db.begin().await?;
+                if tx
+                    .transition(
+                        &t.id,
+                        &["pending_approval", "approved"],
+                        "expired",
+                        Some("the intent expired before it was signed"),
+                        now,
+                    )
+                    .await?
+                {
+                    tx.append_audit(
+                        AuditEvent {
+                            tenant: t.tenant_id.clone(),
+                            actor: "server".into(),
+                            action: "transaction.expired".into(),
+                            object: t.id.clone(),
+                            detail: json!({"expires_at": t.expires_at}),
+                        },
+                        now,
+                    )
+                    .await?;
+                }
+                tx.commit().await
+            }
+            .await;
+            if let Err(e) = result {
+                tracing::error!("expiring {}: {e}", t.id);
+            }
+        }
+    }
+}
+
+async fn run(s: &AppState, tenant: &str, id: &str) -> Result<(), ApiError> {
+    let t =
+        s.db.tx(tenant, id)
+            .await?
+            .ok_or_else(|| ApiError::internal("request vanished"))?;
+    let key =
+        s.db.key(&t.key_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("key missing"))?;
+    // The key's chain is sequential: the lock is held until this request is signed or
+    // refused, so later requests of the key queue behind it.
+    let lock = s.custody_locks.of(&t.key_id);
+    let mut guard = lock.lock().await;
+    // After a crash, a request already holding a place of the chain goes first: a new
+    // place can only follow the last receipt.
+    while t.state == "approved" && holder_of_place(s, &t).await? {
+        drop(guard);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        guard = lock.lock().await;
+    }
+    let _guard = guard;
+    let mut failures: u32 = 0;
+    loop {
+        let t =
+            s.db.tx(tenant, id)
+                .await?
+                .ok_or_else(|| ApiError::internal("request vanished"))?;
+        let body = match (t.state.as_str(), &t.receipt_body) {
+            ("approved", _) | ("signing", None) => propose(s, &t).await?,
+            ("signing", Some(b)) => serde_json::from_str(b)
+                .map_err(|_| ApiError::internal("stored receipt body is corrupt"))?,
+            _ => return Ok(()),
+        };
+        let started = std::time::Instant::now();
+        match attempt(s, &t, &key, &body).await {
+            Ok(()) => {
+                s.metrics.signed(started.elapsed());
+                return Ok(());
+            }
+            Err(Failure::Refused { by, reason }) => {
+                fail(
+                    s,
+                    &t,
+                    &format!("signer {by} refused: {reason}"),
+                    Some((&by, &reason)),
+                )
+                .await?;
+                return Ok(());
+            }
+            Err(Failure::Transient(e)) => {
+                // The place in the chain is reserved for this intent on the signers that
+                // accepted it: retry the very same job (never another intent there).
+                failures = failures.saturating_add(1);
+                let now = unix_now();
+                let mut tx = s.db.begin().await?;
+                tx.note_attempt(&t.id, now).await?;
+                tx.append_audit(
+                    AuditEvent {
+                        tenant: t.tenant_id.clone(),
+                        actor: "server".into(),
+                        action: "transaction.signing_failed".into(),
+                        object: t.id.clone(),
+                        detail: json!({"error": e, "attempt": failures, "seq": body.seq}),
+                    },
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                let backoff = RETRY_BASE_MS
+                    .saturating_mul(1u64 << failures.min(6))
+                    .min(RETRY_MAX_MS);
+                tokio::time::sleep(Duration::from_millis(backoff)).await;
+            }
+        }
+    }
+}
+
+/// Whether another request of `t`'s key holds a place of the chain not yet receipted.
+async fn holder_of_place(s: &AppState, t: &TxRecord) -> Result<bool, ApiError> {
+    Ok(s.db
+        .txs_in_states(&["signing"])
+        .await?
+        .iter()
+        .any(|o| o.key_id == t.key_id && o.id != t.id))
+}
+
+/// Takes the next place of the key's chain for `t` and records it (`approved` ->
+/// `signing`).
+async fn propose(s: &AppState, t: &TxRecord) -> Result<ReceiptBody, ApiError> {
+    let intent = stored_intent(t)?;
+    let (seq, prev) = match s.db.last_receipt(&t.key_id).await? {
+        Some(r) => {
+            let body: ReceiptBody = serde_json::from_str(&r.body)
+                .map_err(|_| ApiError::internal("stored receipt is corrupt"))?;
+            (r.seq + 1, body.hash())
+        }
+        None => (0, [0u8; 32]),
+    };
+    let now = unix_now();
+    let body = ReceiptBody::for_intent(&intent, seq, prev, now);
+    let mut tx = s.db.begin().await?;
+    tx.set_signing(
+        &t.id,
+        seq,
+        &serde_json::to_string(&body).map_err(|_| ApiError::internal("receipt encoding"))?,
+        now,
+    )
+    .await?;
+    tx.append_audit(
+        AuditEvent {
+            tenant: t.tenant_id.clone(),
+            actor: "server".into(),
+            action: "transaction.signing".into(),
+            object: t.id.clone(),
+            detail: json!({"seq": seq, "key": t.key_id}),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(body)
+}
+
+enum Failure {
+    Refused { by: String, reason: String },
+    Transient(String),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Transient(e.message().to_string())
+    }
+}
+
+/// The job the signers get for `t` with the proposed `body`.
+pub async fn intent_job(
+    s: &AppState,
+    t: &TxRecord,
+    body: &ReceiptBody,
+) -> Result<IntentJob, ApiError> {
+    let intent: Intent = stored_intent(t)?;
+    let policy =
+        s.db.current_policy(&t.vault_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("policy missing"))?;
+    let policy = parse_stored(&policy)?;
+    let approvals: Vec<Approval> =
+        s.db.approvals(&t.id)
+            .await?
+            .iter()
+            .map(|a| stored_approval(a, &t.intent_hash))
+            .collect::<Result<_, _>>()?;
+    let since = coffer_policy::lookback_since(&policy.policy, &intent, body.at);
+    let history = receipts(s, &t.key_id, since, Some(body.seq)).await?;
+    Ok(IntentJob {
+        initiator_signature: t
+            .initiator_signature
+            .parse()
+            .map_err(|_| ApiError::internal("stored initiator signature"))?,
+        intent,
+        approvals,
+        policy,
+        receipt: body.clone(),
+        history,
+    })
+}
+
+async fn attempt(
+    s: &AppState,
+    t: &TxRecord,
+    k: &KeyRecord,
+    body: &ReceiptBody,
+) -> Result<(), Failure> {
+    let job_body = intent_job(s, t, body).await?;
+    let intent = job_body.intent.clone();
+    #[cfg(feature = "relay-faults")]
+    let job_body = test_faults::tamper(job_body);
+    let parties: Vec<(u16, NodeKey)> = members(k)
+        .into_iter()
+        .filter(|(_, p)| s.hub.is_connected(p))
+        .take(usize::from(k.threshold))
+        .collect();
+    if parties.len() < usize::from(k.threshold) {
+        return Err(Failure::Transient(format!(
+            "only {} of the {} signers needed are connected",
+            parties.len(),
+            k.threshold
+        )));
+    }
+    let job = Job {
+        session: SessionId::random(),
+        key_id: k.id.clone(),
+        task: Task::SignIntent(Box::new(job_body)),
+        parties: parties.clone(),
+    };
+    let outcomes = match coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await {
+        Ok(o) => o,
+        Err(JobError::Refused { by, reason }) => return Err(Failure::Refused { by, reason }),
+        Err(e) => return Err(Failure::Transient(e.to_string())),
+    };
+    // Agreement, then an independent check against the child key derived here.
+    let mut agreed: Option<(String, Option<u8>)> = None;
+    let mut cosigs: Vec<(PublicKey, Signature)> = Vec::new();
+    for (node, o) in &outcomes {
+        let Outcome::Signed {
+            signature,
+            recovery_id,
+            receipt,
+            ..
+        } = o
+        else {
+            return Err(Failure::Transient(format!(
+                "{} reported {o:?}",
+                name_of(&s.roster, node)
+            )));
+        };
+        match &agreed {
+            None => agreed = Some((signature.clone(), *recovery_id)),
+            Some(a) if a.0 == *signature => {}
+            Some(_) => {
+                return Err(Failure::Transient(
+                    "the signers report different signatures".into(),
+                ))
+            }
+        }
+        let sig: Signature = receipt
+            .as_deref()
+            .and_then(|r| r.parse().ok())
+            .ok_or_else(|| {
+                Failure::Transient(format!(
+                    "{} sent no receipt signature",
+                    name_of(&s.roster, node)
+                ))
+            })?;
+        cosigs.push((PublicKey(node.0), sig));
+    }
+    let (signature, recovery_id) = agreed.ok_or_else(|| Failure::Transient("no outcome".into()))?;
+    let path: DerivationPath = intent
+        .path
+        .parse()
+        .map_err(|_| Failure::Transient("stored path".into()))?;
+    let child = super::vaults::child_public_key(k, &path)?;
+    let sig_bytes =
+        hex::decode(&signature).map_err(|_| Failure::Transient("signature hex".into()))?;
+    if !coffer_proto::verify::verify(k.scheme, &child, &intent.message(), &sig_bytes)
+        .unwrap_or(false)
+    {
+        return Err(Failure::Transient(
+            "the signers' signature does not verify under the derived key".into(),
+        ));
+    }
+    let receipt = Receipt {
+        body: body.clone(),
+        signatures: cosigs,
+    };
+    let members_keys: Vec<PublicKey> = k.parties.iter().map(|p| PublicKey(p.0)).collect();
+    receipt
+        .verify(&members_keys, k.threshold)
+        .map_err(|e| Failure::Transient(format!("receipt: {e}")))?;
+    let signer_names: Vec<String> = parties.iter().map(|(_, p)| name_of(&s.roster, p)).collect();
+    let now = unix_now();
+    let store = async {
+        let mut tx = s.db.begin().await?;
+        tx.insert_receipt(&crate::db::ReceiptRecord {
+            key_id: k.id.clone(),
+            seq: body.seq,
+            body: serde_json::to_string(&receipt.body).unwrap_or_default(),
+            signatures: serde_json::to_string(&receipt.signatures).unwrap_or_default(),
+            at: body.at,
+        })
+        .await?;
+        tx.set_signed(&t.id, &signature, recovery_id, &signer_names, now)
+            .await?;
+        tx.append_audit(
+            AuditEvent {
+                tenant: t.tenant_id.clone(),
+                actor: "server".into(),
+                action: "transaction.signed".into(),
+                object: t.id.clone(),
+                detail: json!({"seq": body.seq, "signers": signer_names, "signature": signature}),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await
+    };
+    store.await.map_err(|e| Failure::Transient(e.to_string()))?;
+    s.metrics.transaction("signed");
+    Ok(())
+}
+
+/// Fails `t`, recording a signer's refusal when there was one.
+async fn fail(
+    s: &AppState,
+    t: &TxRecord,
+    reason: &str,
+    refusal: Option<(&str, &str)>,
+) -> Result<(), ApiError> {
+    let now = unix_now();
+    let mut tx = s.db.begin().await?;
+    if let Some((by, why)) = refusal {
+        s.metrics.signer_refusal();
+        tx.append_audit(
+            AuditEvent {
+                tenant: t.tenant_id.clone(),
+                actor: by.to_string(),
+                action: "signer.refused".into(),
+                object: t.id.clone(),
+                detail: json!({"reason": why, "seq": t.seq}),
+            },
+            now,
+        )
+        .await?;
+    }
+    if tx
+        .transition(&t.id, &["approved", "signing"], "failed", Some(reason), now)
+        .await?
+    {
+        tx.append_audit(
+            AuditEvent {
+                tenant: t.tenant_id.clone(),
+                actor: "server".into(),
+                action: "transaction.failed".into(),
+                object: t.id.clone(),
+                detail: json!({"reason": reason}),
+            },
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    s.metrics.transaction("failed");
+    Ok(())
+}
+
+/// Test-only misbehaviour of the signing path (feature `relay-faults`, which CI checks no
+/// release build carries): `COFFER_TEST_CUSTODY_FAULT=skip_approval` drops the last
+/// approval, `alter_amount` raises the amount after approval (and in the receipt, so that
+/// only the signatures can tell). The signers must refuse both; the tests check that the
+/// refusal fails the request and is recorded.
+#[cfg(feature = "relay-faults")]
+mod test_faults {
+    use coffer_net::frames::IntentJob;
+    use coffer_policy::Amount;
+
+    pub(super) fn tamper(mut job: IntentJob) -> IntentJob {
+        match std::env::var("COFFER_TEST_CUSTODY_FAULT").as_deref() {
+            Ok("skip_approval") => {
+                job.approvals.pop();
+            }
+            Ok("alter_amount") => {
+                job.intent.amount = Amount(job.intent.amount.0.saturating_add(1));
+                job.receipt.amount = job.intent.amount;
+                job.receipt.intent_hash = job.intent.hash();
+            }
+            _ => {}
+        }
+        job
+    }
+}

@@ -1,0 +1,572 @@
+//! Transaction requests and their approvals. A request is an [`Intent`] built and signed by
+//! its initiator; its id derives from the tenant and the intent's `request_id`, so posting
+//! the same signed intent twice returns the first request (idempotent creation) and a
+//! different intent under the same request id is a conflict. On creation the server
+//! evaluates the vault's policy (first matching rule): a block rejects the request, an
+//! allow with approvals waits for them, an allow without approvals goes to signing at once.
+//! Approvers sign the intent hash with their own keys; the request moves on when the rule's
+//! quorum is met, or is rejected when an approver rejects it.
+//!
+//! States: `pending_approval`, `approved`, `signing`, `signed`, `rejected`, `failed`,
+//! `expired`. Every change is a compare-and-set on the state, written with its audit entry
+//! in one database transaction.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use coffer_policy::{Approval, Context, Decision, Intent, Policy, PublicKey, Signature, Verdict};
+use coffer_proto::path::DerivationPath;
+
+use super::caller::{Authed, Caller, Role};
+use super::policies::parse_stored;
+use super::vaults::{child_public_key, load_vault, load_wallet, wallet_key};
+use crate::api::{ApiError, ApiResult, AppState};
+use crate::audit::AuditEvent;
+use crate::db::{unix_now, ApprovalRecord, TxRecord};
+
+/// How far an intent's creation time may be from the server's clock.
+pub const MAX_CREATION_SKEW_SECS: i64 = 300;
+
+/// A request's id: derived from its tenant and the client's request id.
+pub fn tx_id(tenant: &str, request_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(tenant.as_bytes());
+    h.update([0u8]);
+    h.update(request_id.as_bytes());
+    format!("tx-{}", &hex::encode(h.finalize())[..32])
+}
+
+/// Whether `key` may initiate under `policy`.
+pub fn initiator_allowed(policy: &Policy, key: &PublicKey) -> bool {
+    if policy.initiator_groups.is_empty() {
+        policy.is_any_member(key)
+    } else {
+        policy
+            .initiator_groups
+            .iter()
+            .any(|g| policy.is_member(g, key))
+    }
+}
+
+/// A stored request's intent.
+pub fn stored_intent(t: &TxRecord) -> Result<Intent, ApiError> {
+    serde_json::from_str(&t.intent).map_err(|_| ApiError::internal("stored intent is corrupt"))
+}
+
+/// A stored approval of the request whose intent hash is `intent_hash`, as the policy
+/// library's type.
+pub fn stored_approval(a: &ApprovalRecord, intent_hash: &str) -> Result<Approval, ApiError> {
+    let corrupt = || ApiError::internal("stored approval is corrupt");
+    Ok(Approval {
+        approver: a.approver.parse().map_err(|_| corrupt())?,
+        intent_hash: {
+            let mut h = [0u8; 32];
+            hex::decode_to_slice(intent_hash, &mut h).map_err(|_| corrupt())?;
+            h
+        },
+        decision: match a.decision.as_str() {
+            "approve" => Decision::Approve,
+            "reject" => Decision::Reject,
+            _ => return Err(corrupt()),
+        },
+        expires_at: a.expires_at,
+        signature: a.signature.parse().map_err(|_| corrupt())?,
+    })
+}
+
+/// A request as the API shows it.
+pub async fn tx_json(s: &AppState, t: &TxRecord) -> Result<Value, ApiError> {
+    let intent: Value = serde_json::from_str(&t.intent).unwrap_or(Value::Null);
+    let approvals = s.db.approvals(&t.id).await?;
+    let mut required = Vec::new();
+    if let (Some(p), Ok(i)) = (s.db.current_policy(&t.vault_id).await?, stored_intent(t)) {
+        let signed = parse_stored(&p)?;
+        let verdict = coffer_policy::evaluate(
+            &signed.policy,
+            &i,
+            &Context {
+                now: unix_now(),
+                history: &[],
+            },
+        );
+        let list: Vec<Approval> = approvals
+            .iter()
+            .filter_map(|a| stored_approval(a, &t.intent_hash).ok())
+            .collect();
+        if let Ok(report) =
+            coffer_policy::check_approvals(&signed.policy, &verdict, &i, &list, unix_now())
+        {
+            required = report
+                .counted
+                .iter()
+                .map(|(g, have, need)| json!({"group": g, "have": have, "need": need}))
+                .collect();
+        }
+    }
+    let public_key = match (s.db.key(&t.key_id).await?, stored_intent(t)) {
+        (Some(k), Ok(i)) => i
+            .path
+            .parse::<DerivationPath>()
+            .ok()
+            .and_then(|p| child_public_key(&k, &p).ok())
+            .map(hex::encode),
+        _ => None,
+    };
+    let signers: Value = t
+        .signers
+        .as_deref()
+        .and_then(|x| serde_json::from_str(x).ok())
+        .unwrap_or(Value::Null);
+    Ok(json!({
+        "id": t.id,
+        "vault_id": t.vault_id,
+        "wallet_id": t.wallet_id,
+        "key_id": t.key_id,
+        "state": t.state,
+        "intent": intent,
+        "intent_hash": t.intent_hash,
+        "rule": t.rule,
+        "reason": t.reason,
+        "policy_version": t.policy_version,
+        "approvals": approvals.iter().map(|a| json!({
+            "approver": a.approver,
+            "decision": a.decision,
+            "expires_at": a.expires_at,
+            "reason": a.reason,
+            "created_at": a.created_at,
+        })).collect::<Vec<_>>(),
+        "required": required,
+        "seq": t.seq,
+        "signature": t.signature,
+        "recovery_id": t.recovery_id,
+        "public_key": public_key,
+        "signers": signers,
+        "attempts": t.attempts,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+        "expires_at": t.expires_at,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTx {
+    intent: Intent,
+    initiator_signature: Signature,
+}
+
+/// `POST /v1/transactions` (initiators).
+pub async fn create(State(s): State<AppState>, a: Authed) -> ApiResult {
+    a.caller.require(&[Role::Initiator])?;
+    let tenant = a.caller.tenant()?.to_string();
+    let req: NewTx = a.json()?;
+    let intent = req.intent;
+    if intent.tenant != tenant {
+        return Err(ApiError::bad_request(
+            "the intent names another tenant than the caller's",
+        ));
+    }
+    if intent.initiator != PublicKey(a.caller.key.0) {
+        return Err(ApiError::bad_request(
+            "the intent's initiator must be the calling credential",
+        ));
+    }
+    intent
+        .validate()
+        .map_err(|e| ApiError::bad_request(format!("intent: {e}")))?;
+    coffer_policy::verify_initiation(&intent, &req.initiator_signature)
+        .map_err(|e| ApiError::bad_request(format!("initiator signature: {e}")))?;
+    let now = unix_now();
+    if (intent.created_at - now).abs() > MAX_CREATION_SKEW_SECS {
+        return Err(ApiError::bad_request(format!(
+            "the intent's created_at is more than {MAX_CREATION_SKEW_SECS} s from the server's clock"
+        )));
+    }
+    if intent.expires_at <= now {
+        return Err(ApiError::bad_request("the intent has already expired"));
+    }
+    let id = tx_id(&tenant, &intent.request_id);
+    let intent_hash = hex::encode(intent.hash());
+    if let Some(existing) = s.db.tx(&tenant, &id).await? {
+        if existing.intent_hash == intent_hash {
+            return Ok(Json(tx_json(&s, &existing).await?));
+        }
+        return Err(ApiError::conflict(format!(
+            "request id {:?} was already used for another intent",
+            intent.request_id
+        )));
+    }
+    let wallet = load_wallet(&s, &a.caller, &intent.wallet_id).await?;
+    let vault = load_vault(&s, &a.caller, &wallet.vault_id).await?;
+    if intent.vault_id != vault.id {
+        return Err(ApiError::bad_request(
+            "the intent's vault is not the wallet's",
+        ));
+    }
+    let key_id = wallet_key(&vault, &wallet).ok_or_else(|| ApiError::internal("wallet key"))?;
+    if intent.key_id != key_id {
+        return Err(ApiError::bad_request(format!(
+            "the wallet signs with key {key_id}, the intent names {}",
+            intent.key_id
+        )));
+    }
+    if intent.asset != wallet.asset {
+        return Err(ApiError::bad_request(format!(
+            "the wallet holds {}, the intent moves {}",
+            wallet.asset, intent.asset
+        )));
+    }
+    let path: DerivationPath = intent
+        .path
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("intent path: {e}")))?;
+    if path.indices().len() != 2 || path.indices()[0] != wallet.index {
+        return Err(ApiError::bad_request(format!(
+            "the intent's path must be m/{}/<address index> (the wallet's addresses)",
+            wallet.index
+        )));
+    }
+    let policy_record = s.db.current_policy(&vault.id).await?.ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "no_policy",
+            format!(
+                "vault {} has no policy: nothing can be signed until admins sign one",
+                vault.id
+            ),
+        )
+    })?;
+    let signed_policy = parse_stored(&policy_record)?;
+    let policy = &signed_policy.policy;
+    let since = coffer_policy::lookback_since(policy, &intent, now);
+    let history = super::signing::window(&s, key_id, since, None).await?;
+    let verdict = coffer_policy::evaluate(
+        policy,
+        &intent,
+        &Context {
+            now,
+            history: &history,
+        },
+    );
+    let (state, rule, reason) = match &verdict {
+        Verdict::Block { rule } => (
+            "rejected",
+            rule.clone(),
+            Some(match rule {
+                Some(r) => format!("blocked by policy rule {r:?}"),
+                None => "no policy rule allows it (default deny)".to_string(),
+            }),
+        ),
+        Verdict::Allow { rule, .. } => {
+            if !initiator_allowed(policy, &intent.initiator) {
+                (
+                    "rejected",
+                    Some(rule.clone()),
+                    Some("the initiator is not a member of the policy's initiator groups".into()),
+                )
+            } else {
+                let report = coffer_policy::check_approvals(policy, &verdict, &intent, &[], now)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                if report.satisfied {
+                    ("approved", Some(rule.clone()), None)
+                } else {
+                    ("pending_approval", Some(rule.clone()), None)
+                }
+            }
+        }
+    };
+    let record = TxRecord {
+        id: id.clone(),
+        tenant_id: tenant.clone(),
+        vault_id: vault.id.clone(),
+        wallet_id: wallet.id.clone(),
+        key_id: key_id.to_string(),
+        intent: serde_json::to_string(&intent).map_err(|_| ApiError::internal("intent"))?,
+        intent_hash: intent_hash.clone(),
+        initiator: intent.initiator.to_string(),
+        initiator_signature: req.initiator_signature.to_string(),
+        state: state.to_string(),
+        rule: rule.clone(),
+        reason: reason.clone(),
+        policy_version: policy.version as i64,
+        seq: None,
+        receipt_body: None,
+        signature: None,
+        recovery_id: None,
+        signers: None,
+        attempts: 0,
+        created_at: now,
+        updated_at: now,
+        expires_at: intent.expires_at,
+    };
+    let mut tx = s.db.begin().await?;
+    if let Err(e) = tx.insert_tx(&record).await {
+        return Err(if e.is_conflict() {
+            ApiError::conflict("request id already used")
+        } else {
+            e.into()
+        });
+    }
+    tx.append_audit(
+        AuditEvent {
+            tenant: tenant.clone(),
+            actor: a.caller.actor(),
+            action: "transaction.created".into(),
+            object: id.clone(),
+            detail: json!({
+                "intent_hash": intent_hash,
+                "wallet": wallet.id,
+                "asset": intent.asset,
+                "amount": intent.amount.to_string(),
+                "destination": intent.destination,
+                "request_id": intent.request_id,
+            }),
+        },
+        now,
+    )
+    .await?;
+    tx.append_audit(
+        AuditEvent {
+            tenant: tenant.clone(),
+            actor: "server".into(),
+            action: format!("transaction.{state}"),
+            object: id.clone(),
+            detail: json!({"rule": rule, "reason": reason, "policy_version": policy.version}),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    s.metrics.transaction(state);
+    if state == "approved" {
+        super::signing::spawn(s.clone(), tenant, id.clone());
+    }
+    Ok(Json(tx_json(&s, &record).await?))
+}
+
+/// Reads `?state=..&limit=..`.
+fn query_params(q: Option<String>) -> Result<(Option<String>, i64), ApiError> {
+    let mut state = None;
+    let mut limit = 100;
+    for pair in q.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "state" => state = Some(v.to_string()),
+            "limit" => {
+                limit = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|l| (1..=1000).contains(l))
+                    .ok_or_else(|| ApiError::bad_request("limit must be 1 to 1000"))?
+            }
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown query parameter {k:?}"
+                )))
+            }
+        }
+    }
+    Ok((state, limit))
+}
+
+/// `GET /v1/transactions?state=&limit=`.
+pub async fn list(State(s): State<AppState>, RawQuery(q): RawQuery, a: Authed) -> ApiResult {
+    a.caller.require(Role::TENANT)?;
+    let (state, limit) = query_params(q)?;
+    let list =
+        s.db.txs(a.caller.tenant()?, state.as_deref(), limit)
+            .await?;
+    let mut out = Vec::with_capacity(list.len());
+    for t in &list {
+        out.push(tx_json(&s, t).await?);
+    }
+    Ok(Json(json!({ "transactions": out })))
+}
+
+/// The caller's request `id`.
+pub async fn load_tx(s: &AppState, c: &Caller, id: &str) -> Result<TxRecord, ApiError> {
+    s.db.tx(c.tenant()?, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("transaction"))
+}
+
+/// `GET /v1/transactions/{id}`.
+pub async fn show(State(s): State<AppState>, Path(id): Path<String>, a: Authed) -> ApiResult {
+    a.caller.require(Role::TENANT)?;
+    let t = load_tx(&s, &a.caller, &id).await?;
+    Ok(Json(tx_json(&s, &t).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Decide {
+    approval: Approval,
+    reason: Option<String>,
+}
+
+/// `POST /v1/transactions/{id}/approve` (approvers).
+pub async fn approve(State(s): State<AppState>, Path(id): Path<String>, a: Authed) -> ApiResult {
+    decide(s, id, a, Decision::Approve).await
+}
+
+/// `POST /v1/transactions/{id}/reject` (approvers).
+pub async fn reject(State(s): State<AppState>, Path(id): Path<String>, a: Authed) -> ApiResult {
+    decide(s, id, a, Decision::Reject).await
+}
+
+async fn decide(s: AppState, id: String, a: Authed, decision: Decision) -> ApiResult {
+    a.caller.require(&[Role::Approver])?;
+    let tenant = a.caller.tenant()?.to_string();
+    let req: Decide = a.json()?;
+    let approval = req.approval;
+    if let Some(r) = &req.reason {
+        if r.len() > 500 {
+            return Err(ApiError::bad_request("reason is limited to 500 bytes"));
+        }
+    }
+    if approval.approver != PublicKey(a.caller.key.0) {
+        return Err(ApiError::bad_request(
+            "the approval must be signed by the calling credential",
+        ));
+    }
+    if approval.decision != decision {
+        return Err(ApiError::bad_request(
+            "the approval's decision does not match the route (approve / reject)",
+        ));
+    }
+    approval
+        .verify()
+        .map_err(|e| ApiError::bad_request(format!("approval: {e}")))?;
+    let now = unix_now();
+    if approval.expires_at <= now {
+        return Err(ApiError::bad_request("the approval has already expired"));
+    }
+    let mut tx = s.db.begin().await?;
+    let t = load_tx(&s, &a.caller, &id).await?;
+    if hex::encode(approval.intent_hash) != t.intent_hash {
+        return Err(ApiError::bad_request(
+            "the approval is for another intent (its hash differs from this request's)",
+        ));
+    }
+    if t.state != "pending_approval" {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "not_pending",
+            format!("the request is {}, not pending approval", t.state),
+        ));
+    }
+    let intent = stored_intent(&t)?;
+    let p =
+        s.db.current_policy(&t.vault_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("policy missing"))?;
+    let policy = parse_stored(&p)?.policy;
+    if !policy.is_any_member(&approval.approver) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            "this credential is in no approver group of the vault's policy",
+        ));
+    }
+    let verdict = coffer_policy::evaluate(&policy, &intent, &Context { now, history: &[] });
+    let self_ok = matches!(
+        &verdict,
+        Verdict::Allow {
+            allow_self_approval: true,
+            ..
+        }
+    );
+    if approval.approver == intent.initiator && !self_ok && decision == Decision::Approve {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "self_approval",
+            "the initiator cannot approve their own request under this policy",
+        ));
+    }
+    let record = ApprovalRecord {
+        tx_id: t.id.clone(),
+        approver: approval.approver.to_string(),
+        decision: match decision {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        }
+        .to_string(),
+        expires_at: approval.expires_at,
+        signature: approval.signature.to_string(),
+        reason: req.reason.clone(),
+        created_at: now,
+    };
+    let mut all: Vec<Approval> =
+        s.db.approvals(&t.id)
+            .await?
+            .iter()
+            .map(|a| stored_approval(a, &t.intent_hash))
+            .collect::<Result<_, _>>()?;
+    all.push(approval.clone());
+    if let Err(e) = tx.insert_approval(&record).await {
+        return Err(if e.is_conflict() {
+            ApiError::conflict("this approver already decided on the request")
+        } else {
+            e.into()
+        });
+    }
+    tx.append_audit(
+        AuditEvent {
+            tenant: tenant.clone(),
+            actor: a.caller.actor(),
+            action: format!("approval.{}", record.decision),
+            object: t.id.clone(),
+            detail: json!({"intent_hash": t.intent_hash, "expires_at": approval.expires_at, "reason": req.reason}),
+        },
+        now,
+    )
+    .await?;
+    let report = coffer_policy::check_approvals(&policy, &verdict, &intent, &all, now)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let next = if !report.rejected_by.is_empty() {
+        Some("rejected")
+    } else if report.satisfied {
+        Some("approved")
+    } else {
+        None
+    };
+    if let Some(next) = next {
+        let reason = (next == "rejected").then(|| {
+            format!(
+                "rejected by an approver{}",
+                req.reason
+                    .as_ref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            )
+        });
+        if tx
+            .transition(&t.id, &["pending_approval"], next, reason.as_deref(), now)
+            .await?
+        {
+            tx.append_audit(
+                AuditEvent {
+                    tenant: tenant.clone(),
+                    actor: "server".into(),
+                    action: format!("transaction.{next}"),
+                    object: t.id.clone(),
+                    detail: json!({"approvals": all.len(), "reason": reason}),
+                },
+                now,
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    if let Some(next) = next {
+        s.metrics.transaction(next);
+        if next == "approved" {
+            super::signing::spawn(s.clone(), tenant.clone(), t.id.clone());
+        }
+    }
+    let t = load_tx(&s, &a.caller, &id).await?;
+    Ok(Json(tx_json(&s, &t).await?))
+}

@@ -1,0 +1,372 @@
+//! Vaults, wallets and addresses. A vault owns one key per scheme, each made by DKG across
+//! the signers when the vault is created. A wallet uses one of the vault's keys for one
+//! asset and takes the next wallet index `w`; its addresses are the non-hardened children
+//! `m/w/i` of the vault key, derived from public data only (the group key and its chain
+//! code), so deposit addresses never need the signers.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use coffer_proto::path::{DerivationPath, HARDENED};
+use coffer_proto::scheme::Scheme;
+
+use super::caller::{Authed, Caller, Role};
+use super::{check_name, new_id};
+use crate::api::{ApiError, ApiResult, AppState};
+use crate::audit::AuditEvent;
+use crate::db::{unix_now, AddressRecord, KeyRecord, VaultRecord, WalletRecord};
+
+/// A vault as the API shows it.
+pub async fn vault_json(s: &AppState, v: &VaultRecord) -> Result<Value, ApiError> {
+    let mut keys = Vec::new();
+    for (scheme, key_id) in &v.keys {
+        if let Some(k) = s.db.key(key_id).await? {
+            keys.push(json!({
+                "scheme": scheme,
+                "key_id": k.id,
+                "public_key": k.public_key,
+                "threshold": k.threshold,
+                "parties": k.parties.len(),
+                "epoch": k.epoch,
+            }));
+        }
+    }
+    let policy = s.db.current_policy(&v.id).await?;
+    Ok(json!({
+        "id": v.id,
+        "name": v.name,
+        "tenant": v.tenant_id,
+        "created_at": v.created_at,
+        "keys": keys,
+        "policy_version": policy.map(|p| p.version),
+    }))
+}
+
+/// The caller's vault `id` (another tenant's vault is not found).
+pub async fn load_vault(s: &AppState, c: &Caller, id: &str) -> Result<VaultRecord, ApiError> {
+    s.db.vault(c.tenant()?, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("vault"))
+}
+
+/// The caller's wallet `id`.
+pub async fn load_wallet(s: &AppState, c: &Caller, id: &str) -> Result<WalletRecord, ApiError> {
+    s.db.wallet(c.tenant()?, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("wallet"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewVault {
+    name: String,
+    schemes: Option<Vec<String>>,
+    threshold: Option<u16>,
+}
+
+/// `POST /v1/vaults` (admins): one key per scheme by DKG on the signers.
+pub async fn create_vault(State(s): State<AppState>, a: Authed) -> ApiResult {
+    a.caller.require(&[Role::Admin])?;
+    let tenant = a.caller.tenant()?.to_string();
+    let req: NewVault = a.json()?;
+    check_name("vault name", &req.name)?;
+    let names = req.schemes.unwrap_or_else(|| {
+        ["ecdsa-secp256k1", "schnorr-bip340", "ed25519"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    });
+    let mut schemes: Vec<Scheme> = Vec::new();
+    for n in &names {
+        let scheme: Scheme = n.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "unknown scheme {n:?} (ecdsa-secp256k1, schnorr-bip340, ed25519)"
+            ))
+        })?;
+        if schemes.contains(&scheme) {
+            return Err(ApiError::bad_request(format!("scheme {n} named twice")));
+        }
+        schemes.push(scheme);
+    }
+    if schemes.is_empty() {
+        return Err(ApiError::bad_request("a vault needs at least one scheme"));
+    }
+    if s.db
+        .vaults(&tenant)
+        .await?
+        .iter()
+        .any(|v| v.name == req.name)
+    {
+        return Err(ApiError::conflict(format!(
+            "a vault named {:?} exists",
+            req.name
+        )));
+    }
+    let mut keys: Vec<KeyRecord> = Vec::new();
+    for scheme in &schemes {
+        keys.push(crate::api::generate_key(&s, *scheme, req.threshold.unwrap_or(2)).await?);
+    }
+    let vault = VaultRecord {
+        id: new_id("v-"),
+        tenant_id: tenant.clone(),
+        name: req.name,
+        created_at: unix_now(),
+        keys: keys
+            .iter()
+            .map(|k| (k.scheme.name().to_string(), k.id.clone()))
+            .collect(),
+    };
+    let mut tx = s.db.begin().await?;
+    for k in &keys {
+        tx.insert_key(k).await?;
+    }
+    if let Err(e) = tx.insert_vault(&vault).await {
+        return Err(if e.is_conflict() {
+            ApiError::conflict("a vault with that name exists")
+        } else {
+            e.into()
+        });
+    }
+    tx.append_audit(
+        AuditEvent {
+            tenant: tenant.clone(),
+            actor: a.caller.actor(),
+            action: "vault.created".into(),
+            object: vault.id.clone(),
+            detail: json!({
+                "name": vault.name,
+                "keys": keys.iter().map(|k| json!({"scheme": k.scheme.name(), "key_id": k.id, "public_key": k.public_key})).collect::<Vec<_>>(),
+            }),
+        },
+        vault.created_at,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(vault_json(&s, &vault).await?))
+}
+
+/// `GET /v1/vaults`.
+pub async fn list_vaults(State(s): State<AppState>, a: Authed) -> ApiResult {
+    a.caller.require(Role::TENANT)?;
+    let mut out = Vec::new();
+    for v in s.db.vaults(a.caller.tenant()?).await? {
+        out.push(vault_json(&s, &v).await?);
+    }
+    Ok(Json(json!({ "vaults": out })))
+}
+
+/// `GET /v1/vaults/{id}`.
+pub async fn show_vault(State(s): State<AppState>, Path(id): Path<String>, a: Authed) -> ApiResult {
+    a.caller.require(Role::TENANT)?;
+    let v = load_vault(&s, &a.caller, &id).await?;
+    Ok(Json(vault_json(&s, &v).await?))
+}
+
+fn wallet_json(w: &WalletRecord, key_id: Option<&str>) -> Value {
+    json!({
+        "id": w.id,
+        "vault_id": w.vault_id,
+        "name": w.name,
+        "scheme": w.scheme,
+        "asset": w.asset,
+        "index": w.index,
+        "key_id": key_id,
+        "created_at": w.created_at,
+    })
+}
+
+/// The vault key a wallet signs with.
+pub fn wallet_key<'a>(v: &'a VaultRecord, w: &WalletRecord) -> Option<&'a str> {
+    v.keys
+        .iter()
+        .find(|(scheme, _)| *scheme == w.scheme)
+        .map(|(_, k)| k.as_str())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWallet {
+    name: String,
+    scheme: String,
+    asset: String,
+}
+
+/// Checks an asset code: 1 to 16 characters of `A-Z`, `0-9`, `-`, `.`.
+pub fn check_asset(asset: &str) -> Result<(), ApiError> {
+    let ok = (1..=16).contains(&asset.len())
+        && asset
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "asset must be 1 to 16 characters of A-Z, 0-9, '-', '.' (BTC, ETH, SOL, USDC)",
+        ))
+    }
+}
+
+/// `POST /v1/vaults/{id}/wallets` (admins).
+pub async fn create_wallet(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    a: Authed,
+) -> ApiResult {
+    a.caller.require(&[Role::Admin])?;
+    let v = load_vault(&s, &a.caller, &id).await?;
+    let req: NewWallet = a.json()?;
+    check_name("wallet name", &req.name)?;
+    check_asset(&req.asset)?;
+    let scheme: Scheme = req
+        .scheme
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("unknown scheme {:?}", req.scheme)))?;
+    if !v.keys.iter().any(|(sch, _)| sch == scheme.name()) {
+        return Err(ApiError::bad_request(format!(
+            "vault {} has no {} key",
+            v.id,
+            scheme.name()
+        )));
+    }
+    let now = unix_now();
+    let mut tx = s.db.begin().await?;
+    let index = tx.next_wallet_index(&v.id).await?;
+    if index >= HARDENED {
+        return Err(ApiError::conflict("the vault has no wallet index left"));
+    }
+    let w = WalletRecord {
+        id: new_id("w-"),
+        tenant_id: v.tenant_id.clone(),
+        vault_id: v.id.clone(),
+        name: req.name,
+        scheme: scheme.name().to_string(),
+        asset: req.asset,
+        index,
+        created_at: now,
+    };
+    if let Err(e) = tx.insert_wallet(&w).await {
+        return Err(if e.is_conflict() {
+            ApiError::conflict(format!("vault {} has a wallet named {:?}", v.id, w.name))
+        } else {
+            e.into()
+        });
+    }
+    tx.append_audit(
+        AuditEvent {
+            tenant: v.tenant_id.clone(),
+            actor: a.caller.actor(),
+            action: "wallet.created".into(),
+            object: w.id.clone(),
+            detail: json!({"vault": v.id, "name": w.name, "scheme": w.scheme, "asset": w.asset, "index": w.index}),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(wallet_json(&w, wallet_key(&v, &w))))
+}
+
+/// `GET /v1/vaults/{id}/wallets`.
+pub async fn list_wallets(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    a: Authed,
+) -> ApiResult {
+    a.caller.require(Role::TENANT)?;
+    let v = load_vault(&s, &a.caller, &id).await?;
+    let list = s.db.wallets(&v.tenant_id, &v.id).await?;
+    Ok(Json(json!({
+        "wallets": list.iter().map(|w| wallet_json(w, wallet_key(&v, w))).collect::<Vec<_>>()
+    })))
+}
+
+/// `GET /v1/wallets/{id}`.
+pub async fn show_wallet(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    a: Authed,
+) -> ApiResult {
+    a.caller.require(Role::TENANT)?;
+    let w = load_wallet(&s, &a.caller, &id).await?;
+    let v = load_vault(&s, &a.caller, &w.vault_id).await?;
+    Ok(Json(wallet_json(&w, wallet_key(&v, &w))))
+}
+
+/// The public key of `key` at `path` (from its group key and chain code).
+pub fn child_public_key(k: &KeyRecord, path: &DerivationPath) -> Result<Vec<u8>, ApiError> {
+    let pk = hex::decode(&k.public_key).map_err(|_| ApiError::internal("stored public key"))?;
+    let mut cc = [0u8; 32];
+    hex::decode_to_slice(&k.chain_code, &mut cc)
+        .map_err(|_| ApiError::internal("the key has no chain code recorded"))?;
+    coffer_proto::hd::derive_public(k.scheme, &pk, cc, path)
+        .map(|(child, _)| child)
+        .map_err(|e| ApiError::internal(format!("derivation: {e}")))
+}
+
+fn address_json(a: &AddressRecord) -> Value {
+    json!({
+        "wallet_id": a.wallet_id,
+        "index": a.index,
+        "path": a.path,
+        "public_key": a.public_key,
+        "created_at": a.created_at,
+    })
+}
+
+/// `POST /v1/wallets/{id}/addresses` (admins and initiators): the next deposit address.
+pub async fn new_address(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    a: Authed,
+) -> ApiResult {
+    a.caller.require(&[Role::Admin, Role::Initiator])?;
+    let w = load_wallet(&s, &a.caller, &id).await?;
+    let v = load_vault(&s, &a.caller, &w.vault_id).await?;
+    let key_id = wallet_key(&v, &w).ok_or_else(|| ApiError::internal("wallet without key"))?;
+    let k =
+        s.db.key(key_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("vault key missing"))?;
+    let now = unix_now();
+    let mut tx = s.db.begin().await?;
+    let index = tx.next_address_index(&w.id).await?;
+    let path = DerivationPath::from_indices(&[w.index, index])
+        .map_err(|_| ApiError::conflict("the wallet has no address index left"))?;
+    let record = AddressRecord {
+        wallet_id: w.id.clone(),
+        index,
+        path: path.to_string(),
+        public_key: hex::encode(child_public_key(&k, &path)?),
+        created_at: now,
+    };
+    tx.insert_address(&record).await?;
+    tx.append_audit(
+        AuditEvent {
+            tenant: w.tenant_id.clone(),
+            actor: a.caller.actor(),
+            action: "address.created".into(),
+            object: w.id.clone(),
+            detail: json!({"index": index, "path": record.path, "public_key": record.public_key}),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Json(address_json(&record)))
+}
+
+/// `GET /v1/wallets/{id}/addresses`.
+pub async fn list_addresses(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    a: Authed,
+) -> ApiResult {
+    a.caller.require(Role::TENANT)?;
+    let w = load_wallet(&s, &a.caller, &id).await?;
+    let list = s.db.addresses(&w.id).await?;
+    Ok(Json(json!({
+        "addresses": list.iter().map(address_json).collect::<Vec<_>>()
+    })))
+}
