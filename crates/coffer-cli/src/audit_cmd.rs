@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use coffer_server::audit::{parse_export, verify_chain, ChainSummary};
+use coffer_server::audit::{parse_export_full, verify_export, ChainSummary};
 
 use crate::client::{connect, CommonArgs, Natural};
 use crate::output::{cell, fields, items, short, show, table, time};
@@ -55,8 +55,35 @@ enum AuditCommand {
 
 /// Verifies an export's text; the error names the first bad entry.
 pub(crate) fn verify_text(text: &str) -> Result<Vec<ChainSummary>, Failure> {
-    let entries = parse_export(text).map_err(|e| Failure(format!("the export is broken: {e}")))?;
-    verify_chain(&entries).map_err(|e| Failure(format!("the export is broken: {e}")))
+    let export =
+        parse_export_full(text).map_err(|e| Failure(format!("the export is broken: {e}")))?;
+    verify_export(&export).map_err(|e| Failure(format!("the export is broken: {e}")))
+}
+
+/// The export text of a `GET /v1/audit/export` answer.
+pub(crate) fn export_text(v: &Value) -> Result<&str, Failure> {
+    v["export"]
+        .as_str()
+        .ok_or_else(|| Failure("the server's export has no \"export\" text".into()))
+}
+
+/// Verifies a `GET /v1/audit/export` answer here ([`verify_text`]) and checks that the
+/// tenant's head is the one the server reported. Returns the chains.
+pub(crate) fn verify_export_answer(v: &Value) -> Result<Vec<ChainSummary>, Failure> {
+    let chains = verify_text(export_text(v)?)?;
+    let server_head = v["verified"]["head"].as_str();
+    let ours = chains
+        .iter()
+        .find(|c| Some(c.tenant.as_str()) == v["tenant"].as_str())
+        .map(|c| c.head.as_str());
+    if server_head.is_some() && ours.is_some() && server_head != ours {
+        return Err(Failure(format!(
+            "the export's head {} is not the head the server reported ({})",
+            ours.unwrap_or_default(),
+            server_head.unwrap_or_default()
+        )));
+    }
+    Ok(chains)
 }
 
 fn verify_file(path: &Path) -> Result<Vec<ChainSummary>, Failure> {
@@ -115,28 +142,14 @@ pub(crate) fn run(args: AuditArgs) -> Result<(), Failure> {
         AuditCommand::Export { out } => {
             let caller = connect(&args.common, AUDITORS)?;
             let v = caller.client.call("GET", "/v1/audit/export", None)?;
-            let text = v["export"]
-                .as_str()
-                .ok_or_else(|| Failure("the server's export has no \"export\" text".into()))?;
+            let text = export_text(&v)?;
             if let Some(file) = &out {
                 std::fs::write(file, text)
                     .map_err(|e| Failure(format!("{}: {e}", file.display())))?;
             }
             // Checked here too: an export the server calls verified but that does not verify
             // is reported (after it is written, for whoever investigates).
-            let chains = verify_text(text)?;
-            let server_head = v["verified"]["head"].as_str();
-            let ours = chains
-                .iter()
-                .find(|c| Some(c.tenant.as_str()) == v["tenant"].as_str())
-                .map(|c| c.head.as_str());
-            if server_head.is_some() && ours.is_some() && server_head != ours {
-                return Err(Failure(format!(
-                    "the export's head {} is not the head the server reported ({})",
-                    ours.unwrap_or_default(),
-                    server_head.unwrap_or_default()
-                )));
-            }
+            let chains = verify_export_answer(&v)?;
             match out {
                 Some(file) => {
                     let mut v = v.clone();

@@ -302,7 +302,7 @@ fn write_dev_info(dir: &Path, info: &DevInfo) -> Result<(), Failure> {
 /// over from the previous dev.json) records them; dev.json is rewritten after each step, so
 /// an interrupted bootstrap resumes where it stopped (a key file written but not recorded
 /// is reused; a user the server already has is accepted).
-fn bootstrap(dir: &Path, info: &mut DevInfo) -> Result<(), Failure> {
+pub(crate) fn bootstrap(dir: &Path, info: &mut DevInfo) -> Result<(), Failure> {
     let client = ApiClient::new(&info.api_url, read_credential(&admin_path(dir, 0))?);
     let failed = |what: &str, e: crate::client::ApiFailure| {
         Failure(format!(

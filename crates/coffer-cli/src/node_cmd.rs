@@ -222,6 +222,7 @@ pub(crate) fn server(cmd: ServerCommand) -> Result<(), Failure> {
                     per_second: a.rate_limit,
                     burst: a.rate_limit * 2.0,
                 },
+                checkpoint_every: coffer_server::DEFAULT_CHECKPOINT_EVERY,
             };
             let rt = runtime()?;
             rt.block_on(async move {

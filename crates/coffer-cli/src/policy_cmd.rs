@@ -16,7 +16,8 @@ use coffer_policy::{
 
 use crate::amount::parse_amount;
 use crate::client::{
-    check_id, connect, dev_dir, optional_dev_info, read_credential, CommonArgs, DevInfo, Natural,
+    check_id, connect, dev_dir, optional_dev_info, read_credential, ApiClient, CommonArgs, DevInfo,
+    Natural,
 };
 use crate::output::{cell, fields, items, short, show, table, time};
 use crate::Failure;
@@ -234,7 +235,10 @@ pub(crate) fn template(
 
 /// The dev roster's admin keys, as many as its quorum needs (all when the roster is not
 /// readable).
-fn dev_admin_keys(dir: &Path, info: &DevInfo) -> Result<Vec<(String, Identity)>, Failure> {
+pub(crate) fn dev_admin_keys(
+    dir: &Path,
+    info: &DevInfo,
+) -> Result<Vec<(String, Identity)>, Failure> {
     let quorum = crate::node_cmd::read_roster(&dir.join("roster.json"))
         .map(|r| usize::from(r.roster.admin_threshold))
         .unwrap_or(info.admin_keys.len());
@@ -370,6 +374,36 @@ pub(crate) fn rule_line(r: &Value) -> String {
     format!("{}: {when} -> {action}", cell(&r["name"]))
 }
 
+/// Uploads a signed policy to `vault` (an admin's client): refuses one for another vault,
+/// and checks the admin quorum here first (for a precise message; the server checks
+/// again). Returns the server's answer (`version`, `hash`).
+pub(crate) fn set_signed(
+    client: &ApiClient,
+    vault: &str,
+    sp: &SignedPolicy,
+) -> Result<Value, Failure> {
+    let vault = check_id("vault", vault)?;
+    if sp.policy.vault_id != vault {
+        return Err(Failure(format!(
+            "the policy is for vault {:?}, not {vault:?}",
+            sp.policy.vault_id
+        )));
+    }
+    if let Ok(admins) = client.call("GET", "/v1/policy/admins", None) {
+        let keys: Result<Vec<PublicKey>, _> = items(&admins, "admins")
+            .iter()
+            .map(|a| cell(a).parse::<PublicKey>())
+            .collect();
+        if let (Ok(keys), Some(t)) = (keys, admins["threshold"].as_u64()) {
+            let t = u16::try_from(t).unwrap_or(u16::MAX);
+            sp.verify(&keys, t)
+                .map_err(|e| Failure(format!("the policy would be refused: {e}")))?;
+        }
+    }
+    let body = serde_json::to_value(sp)?;
+    Ok(client.call("PUT", &format!("/v1/vaults/{vault}/policy"), Some(&body))?)
+}
+
 fn pretty(v: &impl serde::Serialize) -> Result<String, Failure> {
     serde_json::to_string_pretty(v).map_err(|e| Failure(format!("cannot encode: {e}")))
 }
@@ -472,29 +506,7 @@ pub(crate) fn run(args: PolicyArgs) -> Result<(), Failure> {
                 }
             };
             let vault = check_id("vault", &vault)?;
-            if sp.policy.vault_id != vault {
-                return Err(Failure(format!(
-                    "the policy is for vault {:?}, not {vault:?}",
-                    sp.policy.vault_id
-                )));
-            }
-            // Checked here first for a precise message; the server checks again.
-            if let Ok(admins) = caller.client.call("GET", "/v1/policy/admins", None) {
-                let keys: Result<Vec<PublicKey>, _> = items(&admins, "admins")
-                    .iter()
-                    .map(|a| cell(a).parse::<PublicKey>())
-                    .collect();
-                if let (Ok(keys), Some(t)) = (keys, admins["threshold"].as_u64()) {
-                    let t = u16::try_from(t).unwrap_or(u16::MAX);
-                    sp.verify(&keys, t)
-                        .map_err(|e| Failure(format!("the policy would be refused: {e}")))?;
-                }
-            }
-            let body = serde_json::to_value(&sp)?;
-            let v =
-                caller
-                    .client
-                    .call("PUT", &format!("/v1/vaults/{vault}/policy"), Some(&body))?;
+            let v = set_signed(&caller.client, vault, &sp)?;
             show(json, &v, |v| {
                 fields(&[
                     ("vault", vault.to_string()),

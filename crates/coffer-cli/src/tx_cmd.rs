@@ -135,11 +135,11 @@ fn check_state(s: &str) -> Result<&str, Failure> {
     }
 }
 
-/// A fresh request id: `tx-` and 16 random bytes in hex.
+/// A fresh request id: `req-` and 16 random bytes in hex.
 pub(crate) fn random_request_id() -> String {
     let mut b = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
-    format!("tx-{}", hex::encode(b))
+    format!("req-{}", hex::encode(b))
 }
 
 /// What `tx create` needs besides the API's answers.
@@ -226,6 +226,30 @@ pub(crate) fn build_intent(
         .validate()
         .map_err(|e| Failure(format!("the transfer is not valid: {e}")))?;
     Ok(intent)
+}
+
+/// Creates a transfer request as the client's credential (an initiator): reads whoami and
+/// the wallet, builds the intent ([`build_intent`]), signs it with the credential's own key
+/// and posts it. Returns the request as the server answered it.
+pub(crate) fn create(
+    client: &ApiClient,
+    wallet: &str,
+    req: TxRequest<'_>,
+) -> Result<Value, Failure> {
+    let me = client.call("GET", "/v1/whoami", None)?;
+    let w = client.call(
+        "GET",
+        &format!("/v1/wallets/{}", check_id("wallet", wallet)?),
+        None,
+    )?;
+    let initiator = PublicKey(client.credential().signing_key().verifying_key().to_bytes());
+    let intent = build_intent(&me, &w, initiator, req)?;
+    let signature = coffer_policy::sign_initiation(client.credential().signing_key(), &intent);
+    Ok(client.call(
+        "POST",
+        "/v1/transactions",
+        Some(&json!({ "intent": intent, "initiator_signature": signature })),
+    )?)
 }
 
 /// The intent of a fetched request, checked: its hash recomputed here must equal the
@@ -424,8 +448,9 @@ fn tx_path(id: &str) -> Result<String, Failure> {
     Ok(format!("/v1/transactions/{}", check_id("transaction", id)?))
 }
 
-/// Polls a request until [`wait_outcome`] says so, or `timeout` passes.
-fn wait(
+/// Polls a request until [`wait_outcome`] says so, or `timeout` passes (each new state on
+/// stderr).
+pub(crate) fn wait(
     client: &ApiClient,
     id: &str,
     timeout: Duration,
@@ -464,7 +489,11 @@ fn wait(
     }
 }
 
-fn decide(
+/// Approves or rejects a request with the client's own key: fetches it, recomputes the
+/// intent hash from the intent ([`checked_intent`]), signs the approval over that hash and
+/// posts it. With `json`, shows the intent on stderr first. Returns the request as the
+/// server answered and the intent's summary.
+pub(crate) fn decide(
     json: bool,
     client: &ApiClient,
     id: &str,
@@ -518,17 +547,9 @@ pub(crate) fn run(args: TxArgs) -> Result<(), Failure> {
         } => {
             let caller = connect(&args.common, Natural::Role(&["initiator"]))?;
             let client = &caller.client;
-            let me = client.call("GET", "/v1/whoami", None)?;
-            let w = client.call(
-                "GET",
-                &format!("/v1/wallets/{}", check_id("wallet", &wallet)?),
-                None,
-            )?;
-            let initiator = PublicKey(client.credential().signing_key().verifying_key().to_bytes());
-            let intent = build_intent(
-                &me,
-                &w,
-                initiator,
+            let mut tx = create(
+                client,
+                &wallet,
                 TxRequest {
                     amount: &amount,
                     to: &to,
@@ -538,13 +559,6 @@ pub(crate) fn run(args: TxArgs) -> Result<(), Failure> {
                     now: unix_now(),
                     expires_in,
                 },
-            )?;
-            let signature =
-                coffer_policy::sign_initiation(client.credential().signing_key(), &intent);
-            let mut tx = client.call(
-                "POST",
-                "/v1/transactions",
-                Some(&json!({ "intent": intent, "initiator_signature": signature })),
             )?;
             if wait_for {
                 let id = cell(&tx["id"]);
@@ -786,7 +800,7 @@ mod tests {
     #[test]
     fn request_ids_and_states() {
         let a = random_request_id();
-        assert!(a.starts_with("tx-") && a.len() == 35);
+        assert!(a.starts_with("req-") && a.len() == 36);
         assert_ne!(a, random_request_id());
         assert!(check_state("signed").is_ok());
         assert!(check_state("created").is_err());

@@ -107,9 +107,11 @@ impl Job {
     pub fn protocol(&self) -> ProtocolKind {
         match self.task {
             Task::Keygen { .. } => ProtocolKind::Keygen,
-            Task::Sign { .. } | Task::SignPresigned { .. } | Task::SignIntent(_) => {
-                ProtocolKind::Sign
-            }
+            // A checkpoint exchanges no envelopes: each signer answers at once.
+            Task::Sign { .. }
+            | Task::SignPresigned { .. }
+            | Task::SignIntent(_)
+            | Task::AuditCheckpoint(_) => ProtocolKind::Sign,
             Task::Presign { .. } => ProtocolKind::Presign,
             Task::Refresh => ProtocolKind::Refresh,
             Task::Reshare { .. } => ProtocolKind::Reshare,
@@ -161,6 +163,22 @@ pub enum Task {
     /// Sign a transfer intent: each signer checks the initiator's signature, the vault's
     /// admin-signed policy, the approvals and the ledger receipts itself before it joins.
     SignIntent(Box<IntentJob>),
+    /// Co-sign the head of an audit chain: each signer checks that the entries extend the
+    /// head it co-signed before, and answers at once (no protocol session).
+    AuditCheckpoint(Box<CheckpointJob>),
+}
+
+/// An audit chain's entries from a point the signers co-signed before, to be checkpointed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckpointJob {
+    /// The chain's tenant id (or `_platform`).
+    pub tenant: String,
+    /// The position of the first entry sent (the number of entries before it).
+    pub from: u64,
+    /// The hash of entry `from - 1` (zeros, hex, when `from` is 0).
+    pub prev: String,
+    /// The entries from `from` to the chain's head, in order.
+    pub entries: Vec<coffer_policy::audit::AuditEntry>,
 }
 
 /// Everything a signer needs to decide for itself whether a transfer may be signed.
@@ -250,6 +268,16 @@ pub enum Outcome {
     NotReady {
         /// Why.
         reason: String,
+    },
+    /// The signer co-signed an audit checkpoint.
+    Checkpointed {
+        /// The entries the checkpoint covers.
+        entries: u64,
+        /// The chain's head after them (hex).
+        head: String,
+        /// The signer's node-key signature over
+        /// [`coffer_policy::audit::checkpoint_bytes`] (hex).
+        signature: String,
     },
 }
 

@@ -19,6 +19,7 @@
 
 mod amount;
 mod approval;
+pub mod audit;
 mod error;
 mod eval;
 mod intent;

@@ -51,7 +51,13 @@ pub struct ServerConfig {
     pub database_url: Option<String>,
     /// Request rate limits per credential.
     pub rate_limits: ratelimit::Limits,
+    /// How often the signers are asked to co-sign the audit chains' new heads
+    /// ([`custody::checkpoints`]).
+    pub checkpoint_every: std::time::Duration,
 }
+
+/// The default of [`ServerConfig::checkpoint_every`].
+pub const DEFAULT_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +203,10 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServerError> {
     let relay_task = tokio::spawn(relay::serve(signer_listener, identity, roster, hub.clone()));
     let pool_task = tokio::spawn(pool::refill(state.clone(), config.presign_pool));
     let expire_task = tokio::spawn(custody::signing::expire_loop(state.clone()));
+    let checkpoint_task = tokio::spawn(custody::checkpoints::run(
+        state.clone(),
+        config.checkpoint_every,
+    ));
     custody::signing::resume(&state).await;
     let app = api::router(state);
     let api_task = tokio::spawn(async move {
@@ -209,6 +219,12 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServerError> {
         api_addr,
         signer_addr,
         hub,
-        tasks: vec![relay_task, api_task, pool_task, expire_task],
+        tasks: vec![
+            relay_task,
+            api_task,
+            pool_task,
+            expire_task,
+            checkpoint_task,
+        ],
     })
 }

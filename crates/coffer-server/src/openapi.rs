@@ -200,13 +200,13 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "get",
         path: "/v1/audit/export",
-        summary: "Export the audit chain",
+        summary: "Export the audit chain with its signer-co-signed checkpoints",
         roles: &["auditor", "admin", "operator"],
     },
     Route {
         method: "get",
         path: "/v1/audit/verify",
-        summary: "Verify the audit chain",
+        summary: "Verify the audit chain and its checkpoints",
         roles: &["auditor", "admin", "operator"],
     },
     Route {

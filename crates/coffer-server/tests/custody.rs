@@ -2,7 +2,8 @@
 //! a tenant, its users, a vault made by DKG, a wallet and an address, a policy signed by the
 //! admin quorum, a request approved by two approvers and signed, with the signature checked
 //! by an independent verifier and the audit chain verified; tenant isolation route by
-//! route; hostile input refused with JSON errors and nothing written.
+//! route; hostile input refused with JSON errors and nothing written; the audit log's
+//! checkpoints co-signed by the three signers, which expose a rewritten history.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -219,6 +220,7 @@ fn suite(c: Cluster) {
             .any(|e| e["action"] == "auth.refused"),
         "{platform}"
     );
+    checkpoints_pin_the_log(&c, &a);
     // Metrics and the OpenAPI document.
     let (status, metrics) = send(ureq::get(&format!("{}/metrics", c.base)), None);
     assert_eq!(status, 200);
@@ -232,6 +234,117 @@ fn suite(c: Cluster) {
     assert_eq!(doc["openapi"], "3.1.0");
 }
 
+/// A server that rewrites its own log (an entry changed, every later one re-hashed) cannot
+/// get it co-signed: the signers refuse, the refusal is raised in the platform chain, and
+/// the server's own verification reports the broken checkpoint.
+#[test]
+fn a_rewritten_log_is_refused_by_the_signers() {
+    use coffer_server::audit::{parse_export_full, verify_chain};
+    let c = Cluster::start("rewrite", None);
+    let t = tenant(&c, "initech");
+    let auditor = c.as_(&t.auditor);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while auditor.ok("GET", "/v1/audit/export", None)["checkpoints"] == 0 {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Rewrite entry 1 of the tenant's chain in the database and re-hash everything after.
+    let path = c.dir.join("coffer.db");
+    c.rt.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let db = coffer_server::db::Db::open(&path).await.unwrap();
+        let mut chain = db.audit_all(&t.id).await.unwrap();
+        assert!(chain.len() >= 2);
+        for i in 1..chain.len() {
+            if i == 1 {
+                chain[1].detail = json!({"rewritten": true});
+            } else {
+                chain[i].prev = chain[i - 1].hash.clone();
+            }
+            chain[i].hash = chain[i].compute_hash();
+            sqlx::query("UPDATE audit_log SET detail = $1, prev = $2, hash = $3 WHERE tenant_id = $4 AND seq = $5")
+                .bind(chain[i].detail.to_string())
+                .bind(&chain[i].prev)
+                .bind(&chain[i].hash)
+                .bind(&t.id)
+                .bind(chain[i].seq as i64)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        assert!(verify_chain(&db.audit_all(&t.id).await.unwrap()).is_ok());
+        db.close().await;
+        pool.close().await;
+    });
+    // The server's own verification sees the checkpoint no longer matches.
+    let (status, v) = auditor.call("GET", "/v1/audit/verify", None);
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rewritten"),
+        "{v}"
+    );
+    // The chain grows: the next checkpoint is refused by the signers, and the refusal is
+    // raised in the platform chain.
+    let k = Identity::generate("after-rewrite");
+    c.as_(&c.admins[0]).ok(
+        "POST",
+        "/v1/users",
+        Some(json!({"name": "after-rewrite", "role": "viewer", "key": k.node_key().to_hex(), "tenant": t.id})),
+    );
+    let op = c.as_(&c.admins[0]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let refusals = loop {
+        let v = op.ok("GET", "/v1/audit/export", None);
+        let platform = parse_export_full(v["export"].as_str().unwrap()).unwrap();
+        let refusals: Vec<_> = platform
+            .entries
+            .into_iter()
+            .filter(|e| e.action == "audit.checkpoint_refused" && e.object == t.id)
+            .collect();
+        if refusals.len() == 3 {
+            break refusals;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the signers did not refuse: {refusals:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    for r in &refusals {
+        assert!(
+            r.detail["reason"].as_str().unwrap().contains("rewritten"),
+            "{r:?}"
+        );
+    }
+    // Raised once per signer and reason, not every round.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let v = op.ok("GET", "/v1/audit/export", None);
+    let again = parse_export_full(v["export"].as_str().unwrap())
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|e| e.action == "audit.checkpoint_refused")
+        .count();
+    assert_eq!(again, 3);
+    // The export is refused as broken, and no checkpoint was stored over the rewritten
+    // history.
+    let (status, v) = auditor.call("GET", "/v1/audit/export", None);
+    assert_eq!(status, 409, "{v}");
+    c.rt.block_on(async {
+        let db = coffer_server::db::Db::open(&path).await.unwrap();
+        let count = db.audit_all(&t.id).await.unwrap().len() as u64;
+        let checkpoints = db.checkpoints(&t.id).await.unwrap();
+        assert!(!checkpoints.is_empty());
+        assert!(checkpoints.iter().all(|cp| cp.entries < count));
+        db.close().await;
+    });
+}
+
 #[test]
 fn custody_walkthrough_isolation_and_hostile_input_on_postgresql() {
     let scratch = match c_rt().block_on(coffer_server::db::testing::postgres_scratch()) {
@@ -243,4 +356,129 @@ fn custody_walkthrough_isolation_and_hostile_input_on_postgresql() {
     };
     suite(Cluster::start("pg", Some(scratch.url().to_string())));
     c_rt().block_on(scratch.drop_db()).unwrap();
+}
+
+/// The signers co-sign the tenant's chain within seconds (the harness checkpoints every
+/// second); the export carries the checkpoints, and a history rewritten and re-hashed after
+/// the fact passes the plain chain check but not the checkpoints.
+fn checkpoints_pin_the_log(c: &Cluster, t: &Tenant) {
+    use coffer_server::audit::{
+        parse_export_full, to_export_full, verify_chain, verify_export, AuditError,
+    };
+    let roster = coffer_server::load_roster(
+        &c.dir,
+        &coffer_server::load_identity(&c.dir).unwrap().node_key(),
+    )
+    .unwrap()
+    .roster;
+    let mut signers: Vec<String> = roster.signers.iter().map(|s| s.node_key.to_hex()).collect();
+    signers.sort();
+    let auditor = c.as_(&t.auditor);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let (text, export) = loop {
+        let v = auditor.ok("GET", "/v1/audit/export", None);
+        let text = v["export"].as_str().unwrap().to_string();
+        let export = parse_export_full(&text).unwrap();
+        let by_all = export.checkpoints.iter().any(|cp| {
+            let mut keys: Vec<String> =
+                cp.signatures.iter().map(|s| s.signer.to_string()).collect();
+            keys.sort();
+            keys == signers
+        });
+        if by_all {
+            assert_eq!(v["checkpoints"], export.checkpoints.len(), "{v}");
+            assert_eq!(v["verified"]["checkpoint_signers"], json!(signers), "{v}");
+            break (text, export);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint co-signed by the three signers within 15 s: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let chains = verify_export(&export).unwrap();
+    let mine = chains.iter().find(|s| s.tenant == t.id).unwrap();
+    assert!(mine.checkpoints >= 1);
+    assert_eq!(mine.checkpoint_signers, signers);
+    let verified = auditor.ok("GET", "/v1/audit/verify", None);
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert!(
+        verified["chains"][0]["checkpoints"].as_u64().unwrap() >= 1,
+        "{verified}"
+    );
+
+    // Rewrite entry 1 (covered by every checkpoint) and re-hash it and every later entry,
+    // fixing the links, as a server rewriting its own history would.
+    let mut forged = parse_export_full(&text).unwrap();
+    assert!(forged.checkpoints.iter().all(|cp| cp.entries >= 2));
+    for i in 1..forged.entries.len() {
+        if i == 1 {
+            forged.entries[1].detail = json!({"rewritten": true});
+        } else {
+            forged.entries[i].prev = forged.entries[i - 1].hash.clone();
+        }
+        forged.entries[i].hash = forged.entries[i].compute_hash();
+    }
+    let forged_text = to_export_full(&forged.entries, &forged.checkpoints);
+    let forged = parse_export_full(&forged_text).unwrap();
+    assert_ne!(forged.entries, export.entries);
+    assert!(verify_chain(&forged.entries).is_ok());
+    let err = verify_export(&forged).unwrap_err();
+    assert!(
+        matches!(err, AuditError::CheckpointMismatch { .. }),
+        "{err}"
+    );
+
+    // The chain grows (a new user): the next checkpoint extends the last one, the signers
+    // checking the new entries against the head they co-signed.
+    let first = export
+        .checkpoints
+        .iter()
+        .map(|cp| cp.entries)
+        .max()
+        .unwrap();
+    let k = Identity::generate("late-viewer");
+    c.as_(&c.admins[0]).ok(
+        "POST",
+        "/v1/users",
+        Some(json!({"name": "late-viewer", "role": "viewer", "key": k.node_key().to_hex(), "tenant": t.id})),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let v = auditor.ok("GET", "/v1/audit/export", None);
+        let export = parse_export_full(v["export"].as_str().unwrap()).unwrap();
+        let summary = verify_export(&export).unwrap();
+        let newest = export
+            .checkpoints
+            .iter()
+            .max_by_key(|cp| cp.entries)
+            .unwrap();
+        if newest.entries > first {
+            assert!(summary[0].checkpoints >= 2);
+            assert_eq!(newest.signatures.len(), 3);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint past {first} entries within 15 s: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    // Nothing was refused along the way (no alarm in the platform chain).
+    let platform = c.as_(&c.admins[0]).ok("GET", "/v1/audit/export", None);
+    let platform = parse_export_full(platform["export"].as_str().unwrap()).unwrap();
+    verify_export(&platform).unwrap();
+    assert!(
+        !platform
+            .entries
+            .iter()
+            .any(|e| e.action == "audit.checkpoint_refused"),
+        "{:?}",
+        platform
+            .entries
+            .iter()
+            .filter(|e| e.action == "audit.checkpoint_refused")
+            .collect::<Vec<_>>()
+    );
 }

@@ -91,7 +91,7 @@ fn tx_record(
 
 /// Every method of [`Db`] and [`coffer_server::db::DbTx`], on a fresh database.
 async fn suite(db: Db) {
-    assert_eq!(db.schema_versions().await.unwrap(), vec![1, 2]);
+    assert_eq!(db.schema_versions().await.unwrap(), vec![1, 2, 3]);
 
     // --- Legacy key, signature and presignature records ---
     let k1 = key_record("k-ecdsa", Scheme::EcdsaSecp256k1, 10);
@@ -735,6 +735,91 @@ async fn suite(db: Db) {
     );
     assert_eq!(db.audit("t-1", Some(4), 100).await.unwrap(), vec![]);
     assert_eq!(db.audit("t-9", None, 100).await.unwrap(), vec![]);
+    assert_eq!(
+        db.audit_from("t-1", 3, 100).await.unwrap(),
+        all1[3..].to_vec()
+    );
+    assert_eq!(
+        db.audit_from("t-1", 1, 2).await.unwrap(),
+        all1[1..3].to_vec()
+    );
+    assert_eq!(db.audit_head("t-1").await.unwrap().as_ref(), all1.last());
+    assert_eq!(db.audit_head("t-9").await.unwrap(), None);
+    checkpoints(&db, &all1).await;
+}
+
+/// Checkpoints: stored with their signatures, merged when a signer co-signs the same point
+/// later, and each signer's highest co-signed point found from the signatures.
+async fn checkpoints(db: &Db, chain: &[coffer_server::audit::AuditEntry]) {
+    use coffer_policy::PublicKey;
+    use coffer_server::audit::{
+        sign_checkpoint, verify_export, Checkpoint, CheckpointSignature, Export,
+    };
+    let signers: Vec<Identity> = (0..3)
+        .map(|i| Identity::generate(&format!("s{i}")))
+        .collect();
+    let pk = |i: usize| PublicKey(signers[i].node_key().0);
+    let at = |n: u64, who: &[usize]| Checkpoint {
+        tenant: "t-1".into(),
+        entries: n,
+        head: chain[n as usize - 1].hash.clone(),
+        signatures: who
+            .iter()
+            .map(|i| CheckpointSignature {
+                signer: pk(*i),
+                signature: sign_checkpoint(
+                    signers[*i].signing_key(),
+                    "t-1",
+                    n,
+                    &chain[n as usize - 1].hash,
+                ),
+            })
+            .collect(),
+    };
+    assert_eq!(db.last_checkpoint("t-1").await.unwrap(), None);
+    assert_eq!(db.last_cosigned("t-1", &pk(0)).await.unwrap(), None);
+    let mut tx = db.begin().await.unwrap();
+    tx.insert_checkpoint(&at(2, &[0, 1, 2]), 800).await.unwrap();
+    tx.insert_checkpoint(&at(4, &[0, 1]), 801).await.unwrap();
+    tx.commit().await.unwrap();
+    // Signer 2 co-signs 4 later: the same checkpoint gains its signature.
+    let mut tx = db.begin().await.unwrap();
+    tx.insert_checkpoint(&at(4, &[2, 1]), 802).await.unwrap();
+    tx.commit().await.unwrap();
+    // Another head at a point already checkpointed is refused.
+    let mut other = at(5, &[0]);
+    other.entries = 4;
+    let mut tx = db.begin().await.unwrap();
+    assert!(tx.insert_checkpoint(&other, 803).await.is_err());
+    drop(tx);
+    let mut tx = db.begin().await.unwrap();
+    tx.insert_checkpoint(&at(5, &[0]), 804).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let all = db.checkpoints("t-1").await.unwrap();
+    assert_eq!(
+        all.iter().map(|c| c.entries).collect::<Vec<_>>(),
+        vec![2, 4, 5]
+    );
+    assert_eq!(all[1].signatures.len(), 3);
+    assert_eq!(all[1], {
+        let mut merged = at(4, &[0, 1]);
+        merged.signatures.push(at(4, &[2]).signatures[0].clone());
+        merged
+    });
+    assert_eq!(db.last_checkpoint("t-1").await.unwrap(), Some(at(5, &[0])));
+    assert_eq!(db.last_cosigned("t-1", &pk(0)).await.unwrap(), Some(5));
+    assert_eq!(db.last_cosigned("t-1", &pk(1)).await.unwrap(), Some(4));
+    assert_eq!(db.last_cosigned("t-1", &pk(2)).await.unwrap(), Some(4));
+    assert_eq!(db.last_cosigned("t-2", &pk(0)).await.unwrap(), None);
+    assert!(db.checkpoints("t-2").await.unwrap().is_empty());
+    let summary = verify_export(&Export {
+        entries: chain.to_vec(),
+        checkpoints: all,
+    })
+    .unwrap();
+    assert_eq!(summary[0].checkpoints, 3);
+    assert_eq!(summary[0].checkpoint_signers.len(), 3);
 }
 
 /// 8 tasks each append 20 entries to one tenant's chain, each through its own transaction.
@@ -790,19 +875,19 @@ async fn sqlite_suite() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(n, 2);
+    assert_eq!(n, 3);
     pool.close().await;
     db.close().await;
 
     // Re-opening applies nothing and keeps everything (by path and by URL).
     let again = Db::open(&path).await.unwrap();
-    assert_eq!(again.schema_versions().await.unwrap(), vec![1, 2]);
+    assert_eq!(again.schema_versions().await.unwrap(), vec![1, 2, 3]);
     assert_eq!(again.tenants().await.unwrap().len(), 2);
     again.close().await;
     let by_url = Db::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    assert_eq!(by_url.schema_versions().await.unwrap(), vec![1, 2]);
+    assert_eq!(by_url.schema_versions().await.unwrap(), vec![1, 2, 3]);
     assert_eq!(by_url.audit_all("t-concurrent").await.unwrap().len(), 160);
     by_url.close().await;
 
@@ -811,7 +896,7 @@ async fn sqlite_suite() {
     let fresh = Db::connect(&format!("sqlite://{}", dir.join("by-url.db").display()))
         .await
         .unwrap();
-    assert_eq!(fresh.schema_versions().await.unwrap(), vec![1, 2]);
+    assert_eq!(fresh.schema_versions().await.unwrap(), vec![1, 2, 3]);
     fresh.close().await;
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -844,7 +929,7 @@ INSERT INTO signatures (key_id, path, message, signature, signers, created_at)
     pool.close().await;
 
     let db = Db::open(&path).await.unwrap();
-    assert_eq!(db.schema_versions().await.unwrap(), vec![1, 2]);
+    assert_eq!(db.schema_versions().await.unwrap(), vec![1, 2, 3]);
     let k = db.key("k-old").await.unwrap().unwrap();
     assert_eq!(
         (k.scheme, k.epoch, k.chain_code.as_str()),
@@ -877,7 +962,7 @@ async fn postgres_suite() {
         concurrent_audit(db.clone()).await;
         db.close().await;
         let again = Db::connect(&url).await.unwrap();
-        assert_eq!(again.schema_versions().await.unwrap(), vec![1, 2]);
+        assert_eq!(again.schema_versions().await.unwrap(), vec![1, 2, 3]);
         assert_eq!(again.audit_all("t-concurrent").await.unwrap().len(), 160);
         again.close().await;
     })

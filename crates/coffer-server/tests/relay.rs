@@ -77,6 +77,7 @@ async fn unknown_identities_are_refused_and_foreign_envelopes_are_not_relayed() 
         presign_pool: 0,
         database_url: None,
         rate_limits: Default::default(),
+        checkpoint_every: coffer_server::DEFAULT_CHECKPOINT_EVERY,
     };
     let running = coffer_server::start(&config).await.unwrap();
     let addr = running.signer_addr;

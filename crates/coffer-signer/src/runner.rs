@@ -127,6 +127,10 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
         return Err(refuse("a signer appears twice in the job"));
     }
     let plan = match &job.task {
+        // Answered at once from this signer's own checkpoint state: no session.
+        Task::AuditCheckpoint(checkpoint) => {
+            return Err(crate::checkpoint::answer(node, checkpoint))
+        }
         Task::Keygen { scheme, threshold } => {
             let n = u16::try_from(job.parties.len()).map_err(|_| refuse("too many parties"))?;
             let params = GroupParams::new(*threshold, n).map_err(|e| refuse(e.to_string()))?;
@@ -352,7 +356,7 @@ impl Sessions {
                     );
                 } else {
                     tracing::info!(
-                        "answered job {} for key {} from the ledger: {}",
+                        "answered job {} for key {} at once: {}",
                         job.session,
                         job.key_id,
                         summary(&outcome)
@@ -459,6 +463,9 @@ fn summary(o: &Outcome) -> String {
         Outcome::Refused { reason } => format!("refused: {reason}"),
         Outcome::Aborted { reason, culprits } => format!("aborted: {reason} (blamed {culprits:?})"),
         Outcome::NotReady { reason } => format!("not ready: {reason}"),
+        Outcome::Checkpointed { entries, .. } => {
+            format!("audit checkpoint co-signed at {entries} entries")
+        }
     }
 }
 

@@ -809,3 +809,169 @@ mod intents {
         let _ = std::fs::remove_dir_all(&root);
     }
 }
+
+/// Audit checkpoints: each signer co-signs a chain's head only if the entries it is shown
+/// extend the head it co-signed before, so a server that rewrites its log (and re-hashes
+/// every entry after the change) cannot get the new history co-signed.
+mod audit_checkpoints {
+    use super::*;
+    use coffer_net::frames::CheckpointJob;
+    use coffer_policy::audit::{checkpoint_bytes, zero_head, AuditEntry, AuditEvent};
+    use coffer_policy::{PublicKey, Signature};
+
+    /// A tenant name that is no valid blob name (signers must hash it).
+    const TENANT: &str = "Acme Corp / EU #1";
+
+    fn chain(n: usize) -> Vec<AuditEntry> {
+        let mut out: Vec<AuditEntry> = Vec::new();
+        for i in 0..n {
+            let e = AuditEntry::next(
+                out.last(),
+                AuditEvent {
+                    tenant: TENANT.into(),
+                    actor: "server".into(),
+                    action: "transaction.created".into(),
+                    object: format!("tx-{i}"),
+                    detail: serde_json::json!({"amount": (100 * i).to_string()}),
+                },
+                1_700_000_000 + i as i64,
+            );
+            out.push(e);
+        }
+        out
+    }
+
+    /// Changes entry `seq`, then re-hashes it and every later entry, fixing the links.
+    fn rewrite(c: &[AuditEntry], seq: usize) -> Vec<AuditEntry> {
+        let mut out = c.to_vec();
+        out[seq].detail = serde_json::json!({"amount": "1"});
+        for i in seq..out.len() {
+            if i > seq {
+                out[i].prev = out[i - 1].hash.clone();
+            }
+            out[i].hash = out[i].compute_hash();
+        }
+        out
+    }
+
+    /// Asks `parties` to checkpoint `c[from..to]`.
+    fn job(parties: Vec<(u16, NodeKey)>, c: &[AuditEntry], from: usize, to: usize) -> Job {
+        Job {
+            session: SessionId::random(),
+            key_id: "audit".into(),
+            task: Task::AuditCheckpoint(Box::new(CheckpointJob {
+                tenant: TENANT.into(),
+                from: from as u64,
+                prev: if from == 0 {
+                    zero_head()
+                } else {
+                    c[from - 1].hash.clone()
+                },
+                entries: c[from..to].to_vec(),
+            })),
+            parties,
+        }
+    }
+
+    /// Every party co-signed `c`'s head at `n` entries, with a valid node-key signature.
+    fn cosigned(o: &HashMap<NodeKey, Outcome>, c: &[AuditEntry], n: usize) -> bool {
+        o.iter().all(|(k, out)| match out {
+            Outcome::Checkpointed {
+                entries,
+                head,
+                signature,
+            } => {
+                let sig: Signature = signature.parse().unwrap();
+                *entries == n as u64
+                    && *head == c[n - 1].hash
+                    && PublicKey(k.0)
+                        .verify(&checkpoint_bytes(TENANT, *entries, head), &sig)
+                        .is_ok()
+            }
+            _ => false,
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn signers_cosign_only_heads_that_extend_what_they_cosigned() {
+        let Setup {
+            root,
+            nodes,
+            keys,
+            all,
+            mut fake,
+            ..
+        } = setup("audit").await;
+        let c = chain(12);
+
+        // A checkpoint at 5, then one at 9 from there: co-signed by all three.
+        let o = fake.run(job(all.clone(), &c, 0, 5), |_| None).await;
+        assert!(o.len() == 3 && cosigned(&o, &c, 5), "{o:?}");
+        let o = fake.run(job(all.clone(), &c, 5, 9), |_| None).await;
+        assert!(o.len() == 3 && cosigned(&o, &c, 9), "{o:?}");
+        // Each signer keeps its state in a sealed blob named by a hash of the tenant.
+        let held = coffer_signer::checkpoint::held(nodes[0].store(), TENANT).unwrap();
+        assert_eq!((held.entries, held.head.as_str()), (9, c[8].hash.as_str()));
+
+        // The server rewrites entry 3 and re-hashes everything after it: the chain is
+        // consistent by itself, but does not extend what the signers co-signed.
+        let forged = rewrite(&c, 3);
+        assert!(coffer_policy::audit::verify_chain(&forged).is_ok());
+        let o = fake.run(job(all.clone(), &forged, 0, 12), |_| None).await;
+        assert_eq!(o.len(), 3);
+        assert!(o.values().all(|o| refused(o, "rewritten")), "{o:?}");
+        // Nor from the signers' own point, linked to the rewritten entry 8.
+        let o = fake.run(job(all.clone(), &forged, 9, 12), |_| None).await;
+        assert!(o.values().all(|o| refused(o, "rewritten")), "{o:?}");
+        // Their state did not move.
+        let held = coffer_signer::checkpoint::held(nodes[2].store(), TENANT).unwrap();
+        assert_eq!(held.entries, 9);
+
+        // A checkpoint going back (to 4): refused.
+        let o = fake.run(job(all.clone(), &c, 0, 4), |_| None).await;
+        assert!(
+            o.values().all(|o| refused(o, "older than the checkpoint")),
+            "{o:?}"
+        );
+
+        // Signer 2 misses the checkpoint at 11.
+        let pair = vec![all[0], all[1]];
+        let o = fake.run(job(pair, &c, 9, 11), |_| None).await;
+        assert!(o.len() == 2 && cosigned(&o, &c, 11), "{o:?}");
+        // Offered only the entries after 11, it asks for the ones it has not seen.
+        let o = fake.run(job(all.clone(), &c, 11, 12), |_| None).await;
+        assert!(
+            refused(&o[&keys[2]], "send the entries from there"),
+            "{o:?}"
+        );
+        // The longer segment, from where it stopped (9): everyone co-signs 12, signers 0
+        // and 1 checking it against their head at 11.
+        let o = fake.run(job(all.clone(), &c, 9, 12), |_| None).await;
+        assert!(o.len() == 3 && cosigned(&o, &c, 12), "{o:?}");
+        // A retry of the same checkpoint is co-signed again (nothing changes).
+        let o = fake.run(job(all.clone(), &c, 9, 12), |_| None).await;
+        assert!(o.len() == 3 && cosigned(&o, &c, 12), "{o:?}");
+
+        // A segment with a broken hash is refused before any state is looked at.
+        let mut altered = c.clone();
+        altered.push(AuditEntry::next(
+            c.last(),
+            AuditEvent {
+                tenant: TENANT.into(),
+                actor: "server".into(),
+                action: "x.y".into(),
+                object: String::new(),
+                detail: serde_json::json!({}),
+            },
+            1_800_000_000,
+        ));
+        altered[12].actor = "someone else".into();
+        let o = fake.run(job(all.clone(), &altered, 12, 13), |_| None).await;
+        assert!(
+            o.values().all(|o| refused(o, "do not match its hash")),
+            "{o:?}"
+        );
+
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}

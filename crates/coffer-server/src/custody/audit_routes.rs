@@ -1,6 +1,8 @@
 //! Reading the audit log: a tenant's auditors and admins read and export their tenant's
 //! chain (operators read the platform chain), and ask the server to verify it. An export
-//! is checked offline by `coffer audit verify FILE` with [`crate::audit::verify_chain`].
+//! carries the chain's checkpoints co-signed by the signers ([`crate::custody::checkpoints`])
+//! and is checked offline with [`crate::audit::verify_export`]: every hash, every link, and
+//! every co-signed head still in the chain.
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -9,7 +11,7 @@ use serde_json::json;
 
 use super::caller::{Authed, Role};
 use crate::api::{ApiError, ApiResult, AppState};
-use crate::audit::{self, PLATFORM};
+use crate::audit::{self, Export, PLATFORM};
 
 fn chain_of(a: &Authed) -> Result<String, ApiError> {
     a.caller
@@ -49,33 +51,45 @@ pub async fn list(State(s): State<AppState>, RawQuery(q): RawQuery, a: Authed) -
     Ok(Json(json!({ "tenant": chain, "entries": entries })))
 }
 
-/// `GET /v1/audit/export`: the whole chain, one JSON entry per line, with the server's own
-/// verification of it.
+/// The chain with its checkpoints. The checkpoints are read first: entries are only ever
+/// appended, so every checkpoint read covers entries that the read after it returns.
+async fn load(s: &AppState, chain: &str) -> Result<Export, ApiError> {
+    let checkpoints = s.db.checkpoints(chain).await?;
+    let entries = s.db.audit_all(chain).await?;
+    Ok(Export {
+        entries,
+        checkpoints,
+    })
+}
+
+fn broken(s: &AppState, e: audit::AuditError) -> ApiError {
+    s.metrics.audit_broken();
+    ApiError::new(StatusCode::CONFLICT, "audit_broken", e.to_string())
+}
+
+/// `GET /v1/audit/export`: the whole chain, one JSON entry per line, then its checkpoints
+/// (one `{"checkpoint": ...}` line each), with the server's own verification of it.
 pub async fn export(State(s): State<AppState>, a: Authed) -> ApiResult {
     let chain = chain_of(&a)?;
-    let entries = s.db.audit_all(&chain).await?;
-    let verified = audit::verify_chain(&entries)
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "audit_broken", e.to_string()))?;
+    let export = load(&s, &chain).await?;
+    let verified = audit::verify_export(&export).map_err(|e| broken(&s, e))?;
     Ok(Json(json!({
         "tenant": chain,
-        "export": audit::to_export(&entries),
-        "verified": verified.first().map(|c| json!({"entries": c.entries, "head": c.head})),
+        "export": audit::to_export_full(&export.entries, &export.checkpoints),
+        "checkpoints": export.checkpoints.len(),
+        "verified": verified.iter().find(|c| c.tenant == chain).map(|c| json!({
+            "entries": c.entries,
+            "head": c.head,
+            "checkpoints": c.checkpoints,
+            "checkpoint_signers": c.checkpoint_signers,
+        })),
     })))
 }
 
-/// `GET /v1/audit/verify`.
+/// `GET /v1/audit/verify`: the chain and its checkpoints.
 pub async fn verify(State(s): State<AppState>, a: Authed) -> ApiResult {
     let chain = chain_of(&a)?;
-    let entries = s.db.audit_all(&chain).await?;
-    match audit::verify_chain(&entries) {
-        Ok(chains) => Ok(Json(json!({"ok": true, "chains": chains}))),
-        Err(e) => {
-            s.metrics.audit_broken();
-            Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "audit_broken",
-                e.to_string(),
-            ))
-        }
-    }
+    let export = load(&s, &chain).await?;
+    let chains = audit::verify_export(&export).map_err(|e| broken(&s, e))?;
+    Ok(Json(json!({"ok": true, "chains": chains})))
 }

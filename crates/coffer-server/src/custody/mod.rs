@@ -5,10 +5,12 @@
 //! tenant: another tenant's object is "not found". Every state change appends an audit
 //! entry in the same database transaction, so a change whose entry cannot be written does
 //! not happen. Signing is done by [`signing`], which hands the signers everything they
-//! need to check the request themselves.
+//! need to check the request themselves; [`checkpoints`] has the signers co-sign the audit
+//! chains' heads.
 
 pub mod audit_routes;
 pub mod caller;
+pub mod checkpoints;
 pub mod policies;
 pub mod signing;
 pub mod tenants;

@@ -17,13 +17,24 @@ use crate::audit::{AuditEvent, PLATFORM};
 use crate::db::{unix_now, CredentialRecord, TenantRecord, UserRecord};
 
 /// `GET /v1/whoami`.
-pub async fn whoami(State(_s): State<AppState>, a: Authed) -> ApiResult {
+pub async fn whoami(State(s): State<AppState>, a: Authed) -> ApiResult {
     let c = &a.caller;
+    let user_name = match (&c.tenant, &c.user) {
+        (Some(t), Some(u)) => {
+            s.db.users(t)
+                .await?
+                .into_iter()
+                .find(|x| x.id == *u)
+                .map(|x| x.name)
+        }
+        _ => None,
+    };
     Ok(Json(json!({
         "key": c.key,
         "role": c.role.name(),
         "tenant": c.tenant,
         "user": c.user,
+        "user_name": user_name,
     })))
 }
 

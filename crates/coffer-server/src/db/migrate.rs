@@ -34,6 +34,11 @@ const SQLITE: &[Migration] = &[
         name: "custody",
         sql: include_str!("../../migrations/sqlite/0002_custody.sql"),
     },
+    Migration {
+        version: 3,
+        name: "audit_checkpoints",
+        sql: include_str!("../../migrations/sqlite/0003_audit_checkpoints.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -46,6 +51,11 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         name: "custody",
         sql: include_str!("../../migrations/postgres/0002_custody.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "audit_checkpoints",
+        sql: include_str!("../../migrations/postgres/0003_audit_checkpoints.sql"),
     },
 ];
 

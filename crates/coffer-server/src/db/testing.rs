@@ -133,6 +133,23 @@ impl PgScratch {
     }
 }
 
+/// Says plainly that a PostgreSQL suite did not run and why, written straight to the
+/// process's standard error so that the test harness's output capture does not hide it;
+/// panics instead when `COFFER_REQUIRE_POSTGRES=1` (CI, which provides the server).
+#[allow(clippy::panic)]
+pub fn not_run(suite: &str, why: &str) {
+    if postgres_required() {
+        panic!(
+            "PostgreSQL suite {suite} required (COFFER_REQUIRE_POSTGRES=1) but cannot run: {why}"
+        );
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "PostgreSQL suite {suite} NOT RUN: {why} (set COFFER_TEST_DATABASE_URL to a server)"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,21 +171,4 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
     }
-}
-
-/// Says plainly that a PostgreSQL suite did not run and why, written straight to the
-/// process's standard error so that the test harness's output capture does not hide it;
-/// panics instead when `COFFER_REQUIRE_POSTGRES=1` (CI, which provides the server).
-#[allow(clippy::panic)]
-pub fn not_run(suite: &str, why: &str) {
-    if postgres_required() {
-        panic!(
-            "PostgreSQL suite {suite} required (COFFER_REQUIRE_POSTGRES=1) but cannot run: {why}"
-        );
-    }
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "PostgreSQL suite {suite} NOT RUN: {why} (set COFFER_TEST_DATABASE_URL to a server)"
-    );
 }

@@ -98,6 +98,7 @@ impl Cluster {
                 per_second: 2000.0,
                 burst: 4000.0,
             },
+            checkpoint_every: Duration::from_secs(1),
         };
         let mut running = rt.block_on(coffer_server::start(&config)).unwrap();
         // A restart binds the same relay address, where the signers keep dialling.
@@ -407,6 +408,17 @@ pub fn verify_signature(tx: &Value, scheme: &str) {
             let xonly = secp256k1::XOnlyPublicKey::from_slice(&pk).unwrap();
             let sig = secp256k1::schnorr::Signature::from_slice(&sig).unwrap();
             secp.verify_schnorr(&sig, &secp256k1::Message::from_digest(msg), &xonly)
+                .unwrap();
+        }
+        "ecdsa-secp256k1" => {
+            let secp = secp256k1::Secp256k1::verification_only();
+            let pk = secp256k1::PublicKey::from_slice(&pk).unwrap();
+            let mut sig = secp256k1::ecdsa::Signature::from_compact(&sig).unwrap();
+            // Low-S is what chains require; the signers must already produce it.
+            let before = sig;
+            sig.normalize_s();
+            assert_eq!(before, sig, "high-S signature");
+            secp.verify_ecdsa(&secp256k1::Message::from_digest(msg), &sig, &pk)
                 .unwrap();
         }
         other => panic!("{other}"),
