@@ -9,8 +9,11 @@
 
 use coffer_net::envelope::{Body, Envelope, EnvelopeHeader, ProtocolKind};
 use coffer_net::frames::{
-    decode, encode, Frame, Job, KeyHeld, Outcome, Pooled, SignInput, SignerStatus, Task, ToServer,
-    ToSigner,
+    decode, encode, CheckpointJob, Frame, IntentJob, Job, KeyHeld, Outcome, Pooled, SignInput,
+    SignerStatus, Task, ToServer, ToSigner,
+};
+use coffer_policy::{
+    Amount, Intent, Policy, PublicKey, ReceiptBody, Signature, SignedPolicy,
 };
 use coffer_net::roster::{AdminSignature, Roster, SignedRoster};
 use coffer_net::{NodeKey, PublicIdentity, SealKey};
@@ -124,8 +127,53 @@ fn envelope(u: &mut Unstructured) -> Result<Envelope> {
     })
 }
 
+/// A transfer job with arbitrary fields (its signatures need not verify: the frame codec
+/// carries them; the signer's checks refuse them).
+fn intent_job(u: &mut Unstructured) -> Result<IntentJob> {
+    let intent = Intent {
+        tenant: u.arbitrary()?,
+        vault_id: u.arbitrary()?,
+        key_id: u.arbitrary()?,
+        request_id: u.arbitrary()?,
+        wallet_id: u.arbitrary()?,
+        path: u.arbitrary()?,
+        asset: u.arbitrary()?,
+        amount: Amount(u.arbitrary()?),
+        destination: u.arbitrary()?,
+        memo: u.arbitrary()?,
+        initiator: PublicKey(u.arbitrary()?),
+        created_at: u.arbitrary()?,
+        expires_at: u.arbitrary()?,
+    };
+    let receipt = ReceiptBody::for_intent(&intent, u.arbitrary()?, u.arbitrary()?, u.arbitrary()?);
+    Ok(IntentJob {
+        initiator_signature: Signature(u.arbitrary()?),
+        approvals: vec![],
+        policy: SignedPolicy {
+            policy: Policy {
+                vault_id: u.arbitrary()?,
+                version: u.arbitrary()?,
+                groups: Default::default(),
+                initiator_groups: vec![],
+                rules: vec![],
+            },
+            signatures: vec![],
+        },
+        receipt,
+        history: vec![],
+        intent,
+    })
+}
+
 fn task(u: &mut Unstructured) -> Result<Task> {
-    Ok(match u.int_in_range(0..=5u8)? {
+    Ok(match u.int_in_range(0..=7u8)? {
+        6 => Task::SignIntent(Box::new(intent_job(u)?)),
+        7 => Task::AuditCheckpoint(Box::new(CheckpointJob {
+            tenant: u.arbitrary()?,
+            from: u.arbitrary()?,
+            prev: u.arbitrary()?,
+            entries: vec![],
+        })),
         0 => Task::Keygen {
             scheme: *u.choose(&Scheme::ALL)?,
             threshold: u.arbitrary()?,
@@ -195,16 +243,23 @@ fn to_signer(u: &mut Unstructured) -> Result<ToSigner> {
 }
 
 fn outcome(u: &mut Unstructured) -> Result<Outcome> {
-    Ok(match u.int_in_range(0..=5u8)? {
+    Ok(match u.int_in_range(0..=6u8)? {
+        6 => Outcome::Checkpointed {
+            entries: u.arbitrary()?,
+            head: u.arbitrary()?,
+            signature: u.arbitrary()?,
+        },
         0 => Outcome::KeyReady {
             scheme: *u.choose(&Scheme::ALL)?,
             public_key: u.arbitrary()?,
             epoch: u.arbitrary()?,
+            chain_code: u.arbitrary()?,
         },
         1 => Outcome::Signed {
             signature: u.arbitrary()?,
             recovery_id: u.arbitrary()?,
             public_key: u.arbitrary()?,
+            receipt: u.arbitrary()?,
         },
         2 => Outcome::Pooled {
             ready: u.arbitrary()?,
