@@ -158,8 +158,9 @@ pub fn evaluate(policy: &Policy, intent: &Intent, ctx: &Context) -> Verdict {
 
 /// Counts the approvals against the verdict's requirements. An approval for another intent
 /// or with a bad signature is an error; an expired one (`expires_at <= now`) is ignored;
-/// each approver counts once per group; the initiator counts only with
-/// `allow_self_approval`; a rejection by a member of a required group fails the report.
+/// each approver counts once per group; the initiator (by key, or by member name under
+/// another key) counts only with `allow_self_approval`; a rejection by a member of a
+/// required group fails the report.
 pub fn check_approvals(
     policy: &Policy,
     verdict: &Verdict,
@@ -197,6 +198,12 @@ pub fn check_approvals(
     };
     if !allow_self_approval {
         approve.remove(&intent.initiator);
+        // The same person under another key (same member name in the policy) is the
+        // initiator too.
+        let initiator_names = policy.names_of(&intent.initiator);
+        if !initiator_names.is_empty() {
+            approve.retain(|k| policy.names_of(k).is_disjoint(&initiator_names));
+        }
     }
     let required = |k: &PublicKey| reqs.iter().any(|r| policy.is_member(&r.group, k));
     let rejected_by: Vec<PublicKey> = reject.into_iter().filter(|k| required(k)).collect();
@@ -571,6 +578,16 @@ mod tests {
         let mut i = intent();
         i.initiator = pk(11);
         assert!(!report(&p, &i, &[ok(11, &i)]).unwrap().satisfied);
+        // The initiator under a second key, listed under the same member name, is still
+        // the initiator.
+        let mut twin = p.clone();
+        let name = twin.groups["approvers"][0].name.clone();
+        twin.groups
+            .get_mut("approvers")
+            .unwrap()
+            .push(crate::Member { name, key: pk(14) });
+        assert!(!report(&twin, &i, &[ok(14, &i)]).unwrap().satisfied);
+        assert!(report(&twin, &i, &[ok(12, &i)]).unwrap().satisfied);
         p.rules[0].action = Action::Allow {
             approvals: vec![req("approvers", 1)],
             allow_self_approval: true,

@@ -300,6 +300,18 @@ impl Policy {
     pub fn is_any_member(&self, key: &PublicKey) -> bool {
         self.groups.values().flatten().any(|m| m.key == *key)
     }
+
+    /// The member names `key` has in any group. A name identifies a person across groups:
+    /// someone listed as an initiator under one key and as an approver under another is the
+    /// same person, and cannot approve their own request under either key.
+    pub fn names_of(&self, key: &PublicKey) -> BTreeSet<&str> {
+        self.groups
+            .values()
+            .flatten()
+            .filter(|m| m.key == *key)
+            .map(|m| m.name.as_str())
+            .collect()
+    }
 }
 
 impl SignedPolicy {

@@ -174,6 +174,41 @@ fn suite(c: Cluster) {
     let stranger = Identity::generate("stranger");
     assert_eq!(c.as_(&stranger).call("GET", path, None).0, 401);
     assert_eq!(count(&c), before, "no request was written");
+    // The initiator's user with a second, approver credential cannot approve their own
+    // request either.
+    let ivan_approver = Identity::generate("ivan");
+    c.as_(&c.admins[0]).ok(
+        "POST",
+        "/v1/users",
+        Some(json!({"name": "ivan", "role": "approver", "key": ivan_approver.node_key().to_hex(), "tenant": a.id})),
+    );
+    let current = a_admin.ok("GET", &format!("/v1/vaults/{a_vault}/policy"), None);
+    let mut next: coffer_policy::Policy =
+        serde_json::from_value(current["document"]["policy"].clone()).unwrap();
+    next.version += 1;
+    next.groups
+        .get_mut("approvers")
+        .unwrap()
+        .push(coffer_policy::Member {
+            name: "ivan".into(),
+            key: coffer_policy::PublicKey(ivan_approver.node_key().0),
+        });
+    let next = SignedPolicy::sign(
+        next,
+        &[c.admins[1].signing_key(), c.admins[2].signing_key()],
+    );
+    a_admin.ok(
+        "PUT",
+        &format!("/v1/vaults/{a_vault}/policy"),
+        Some(serde_json::to_value(&next).unwrap()),
+    );
+    let (_, mine) = create_tx(&c, &a, &intent(&a, &w, "req-self", 3));
+    let (status, v) = approve(&c, &ivan_approver, &mine);
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("self_approval")),
+        "{v}"
+    );
     // Roles: a viewer cannot create vaults, an approver cannot initiate.
     assert_eq!(
         c.as_(&a.viewer)

@@ -479,7 +479,15 @@ async fn decide(s: AppState, id: String, a: Authed, decision: Decision) -> ApiRe
             ..
         }
     );
-    if approval.approver == intent.initiator && !self_ok && decision == Decision::Approve {
+    // The initiator's user, under any of its credentials, is the initiator.
+    let same_user = match s.db.credential(&intent.initiator.to_string()).await? {
+        Some(c) => a.caller.user.as_deref() == Some(c.user_id.as_str()),
+        None => false,
+    };
+    if (approval.approver == intent.initiator || same_user)
+        && !self_ok
+        && decision == Decision::Approve
+    {
         return Err(ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             "self_approval",
