@@ -49,6 +49,22 @@ impl Drop for Cluster {
 
 impl Cluster {
     pub fn start(tag: &str, database_url: Option<String>) -> Cluster {
+        Self::start_with(
+            tag,
+            database_url,
+            coffer_server::ratelimit::Limits {
+                per_second: 2000.0,
+                burst: 4000.0,
+            },
+        )
+    }
+
+    /// A cluster whose API allows `limits` per credential.
+    pub fn start_with(
+        tag: &str,
+        database_url: Option<String>,
+        limits: coffer_server::ratelimit::Limits,
+    ) -> Cluster {
         std::env::set_var("COFFER_INSECURE_TEST_PRIMES", "1");
         let dir = temp(tag);
         let server_key = coffer_server::init(&dir).unwrap();
@@ -94,10 +110,7 @@ impl Cluster {
             deadlines: Default::default(),
             presign_pool: 0,
             database_url,
-            rate_limits: coffer_server::ratelimit::Limits {
-                per_second: 2000.0,
-                burst: 4000.0,
-            },
+            rate_limits: limits,
             checkpoint_every: Duration::from_secs(1),
         };
         let mut running = rt.block_on(coffer_server::start(&config)).unwrap();
