@@ -255,14 +255,7 @@ pub fn authorize(
     }
     verify_initiation(intent, initiator_signature)?;
     let initiator = &intent.initiator;
-    let may_initiate = match policy.initiator_groups.is_empty() {
-        true => policy.is_any_member(initiator),
-        false => policy
-            .initiator_groups
-            .iter()
-            .any(|g| policy.is_member(g, initiator)),
-    };
-    if !may_initiate {
+    if !policy.may_initiate(initiator) {
         return Err(PolicyError::InitiatorNotAllowed {
             initiator: *initiator,
         });

@@ -301,6 +301,16 @@ impl Policy {
         self.groups.values().flatten().any(|m| m.key == *key)
     }
 
+    /// Whether `key` may initiate transfers: a member of one of the initiator groups, or of
+    /// any group when none is named.
+    pub fn may_initiate(&self, key: &PublicKey) -> bool {
+        if self.initiator_groups.is_empty() {
+            self.is_any_member(key)
+        } else {
+            self.initiator_groups.iter().any(|g| self.is_member(g, key))
+        }
+    }
+
     /// The member names `key` has in any group. A name identifies a person across groups:
     /// someone listed as an initiator under one key and as an approver under another is the
     /// same person, and cannot approve their own request under either key.

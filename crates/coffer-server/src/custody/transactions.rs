@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use coffer_policy::{Approval, Context, Decision, Intent, Policy, PublicKey, Signature, Verdict};
+use coffer_policy::{Approval, Context, Decision, Intent, PublicKey, Signature, Verdict};
 use coffer_proto::path::DerivationPath;
 
 use super::caller::{Authed, Caller, Role};
@@ -37,18 +37,6 @@ pub fn tx_id(tenant: &str, request_id: &str) -> String {
     h.update([0u8]);
     h.update(request_id.as_bytes());
     format!("tx-{}", &hex::encode(h.finalize())[..32])
-}
-
-/// Whether `key` may initiate under `policy`.
-pub fn initiator_allowed(policy: &Policy, key: &PublicKey) -> bool {
-    if policy.initiator_groups.is_empty() {
-        policy.is_any_member(key)
-    } else {
-        policy
-            .initiator_groups
-            .iter()
-            .any(|g| policy.is_member(g, key))
-    }
 }
 
 /// A stored request's intent.
@@ -261,7 +249,7 @@ pub async fn create(State(s): State<AppState>, a: Authed) -> ApiResult {
             }),
         ),
         Verdict::Allow { rule, .. } => {
-            if !initiator_allowed(policy, &intent.initiator) {
+            if !policy.may_initiate(&intent.initiator) {
                 (
                     "rejected",
                     Some(rule.clone()),
