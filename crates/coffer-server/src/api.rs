@@ -108,6 +108,19 @@ impl ApiError {
         )
     }
 
+    /// For a database write: a unique-constraint violation becomes 409 `conflict` with
+    /// `message`, any other failure the usual internal error.
+    pub fn on_conflict(message: impl Into<String>) -> impl FnOnce(crate::db::DbError) -> ApiError {
+        let message = message.into();
+        move |e| {
+            if e.is_conflict() {
+                ApiError::conflict(message)
+            } else {
+                e.into()
+            }
+        }
+    }
+
     /// 500 `internal`.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)

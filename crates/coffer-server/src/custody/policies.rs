@@ -97,13 +97,9 @@ pub async fn set_policy(State(s): State<AppState>, Path(id): Path<String>, a: Au
         created_at: now,
     };
     let mut tx = s.db.begin().await?;
-    if let Err(e) = tx.insert_policy(&record).await {
-        return Err(if e.is_conflict() {
-            ApiError::conflict("that policy version exists")
-        } else {
-            e.into()
-        });
-    }
+    tx.insert_policy(&record)
+        .await
+        .map_err(ApiError::on_conflict("that policy version exists"))?;
     tx.append_audit(
         AuditEvent {
             tenant: v.tenant_id.clone(),

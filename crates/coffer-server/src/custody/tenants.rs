@@ -59,13 +59,12 @@ pub async fn create_tenant(State(s): State<AppState>, a: Authed) -> ApiResult {
         created_at: unix_now(),
     };
     let mut tx = s.db.begin().await?;
-    if let Err(e) = tx.insert_tenant(&t).await {
-        return Err(if e.is_conflict() {
-            ApiError::conflict(format!("a tenant named {:?} exists", t.name))
-        } else {
-            e.into()
-        });
-    }
+    tx.insert_tenant(&t)
+        .await
+        .map_err(ApiError::on_conflict(format!(
+            "a tenant named {:?} exists",
+            t.name
+        )))?;
     let event = |tenant: &str| AuditEvent {
         tenant: tenant.to_string(),
         actor: a.caller.actor(),
@@ -164,13 +163,9 @@ pub async fn add_user(State(s): State<AppState>, a: Authed) -> ApiResult {
         created_at: now,
         disabled: false,
     };
-    if let Err(e) = tx.insert_credential(&cred).await {
-        return Err(if e.is_conflict() {
-            ApiError::conflict("this key is already a credential")
-        } else {
-            e.into()
-        });
-    }
+    tx.insert_credential(&cred)
+        .await
+        .map_err(ApiError::on_conflict("this key is already a credential"))?;
     tx.append_audit(
         AuditEvent {
             tenant: tenant.clone(),

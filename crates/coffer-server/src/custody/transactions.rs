@@ -291,13 +291,9 @@ pub async fn create(State(s): State<AppState>, a: Authed) -> ApiResult {
         expires_at: intent.expires_at,
     };
     let mut tx = s.db.begin().await?;
-    if let Err(e) = tx.insert_tx(&record).await {
-        return Err(if e.is_conflict() {
-            ApiError::conflict("request id already used")
-        } else {
-            e.into()
-        });
-    }
+    tx.insert_tx(&record)
+        .await
+        .map_err(ApiError::on_conflict("request id already used"))?;
     tx.append_audit(
         AuditEvent {
             tenant: tenant.clone(),
@@ -502,13 +498,11 @@ async fn decide(s: AppState, id: String, a: Authed, decision: Decision) -> ApiRe
             .map(|a| stored_approval(a, &t.intent_hash))
             .collect::<Result<_, _>>()?;
     all.push(approval.clone());
-    if let Err(e) = tx.insert_approval(&record).await {
-        return Err(if e.is_conflict() {
-            ApiError::conflict("this approver already decided on the request")
-        } else {
-            e.into()
-        });
-    }
+    tx.insert_approval(&record)
+        .await
+        .map_err(ApiError::on_conflict(
+            "this approver already decided on the request",
+        ))?;
     tx.append_audit(
         AuditEvent {
             tenant: tenant.clone(),

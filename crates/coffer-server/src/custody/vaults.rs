@@ -122,13 +122,9 @@ pub async fn create_vault(State(s): State<AppState>, a: Authed) -> ApiResult {
     for k in &keys {
         tx.insert_key(k).await?;
     }
-    if let Err(e) = tx.insert_vault(&vault).await {
-        return Err(if e.is_conflict() {
-            ApiError::conflict("a vault with that name exists")
-        } else {
-            e.into()
-        });
-    }
+    tx.insert_vault(&vault)
+        .await
+        .map_err(ApiError::on_conflict("a vault with that name exists"))?;
     tx.append_audit(
         AuditEvent {
             tenant: tenant.clone(),
@@ -246,13 +242,12 @@ pub async fn create_wallet(
         index,
         created_at: now,
     };
-    if let Err(e) = tx.insert_wallet(&w).await {
-        return Err(if e.is_conflict() {
-            ApiError::conflict(format!("vault {} has a wallet named {:?}", v.id, w.name))
-        } else {
-            e.into()
-        });
-    }
+    tx.insert_wallet(&w)
+        .await
+        .map_err(ApiError::on_conflict(format!(
+            "vault {} has a wallet named {:?}",
+            v.id, w.name
+        )))?;
     tx.append_audit(
         AuditEvent {
             tenant: v.tenant_id.clone(),
