@@ -144,6 +144,7 @@ fn intent_job(u: &mut Unstructured) -> Result<IntentJob> {
         initiator: PublicKey(u.arbitrary()?),
         created_at: u.arbitrary()?,
         expires_at: u.arbitrary()?,
+        transaction: u.arbitrary()?,
     };
     let receipt = ReceiptBody::for_intent(&intent, u.arbitrary()?, u.arbitrary()?, u.arbitrary()?);
     Ok(IntentJob {
@@ -161,6 +162,7 @@ fn intent_job(u: &mut Unstructured) -> Result<IntentJob> {
         },
         receipt,
         history: vec![],
+        input: u.arbitrary()?,
         intent,
     })
 }

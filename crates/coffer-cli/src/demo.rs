@@ -346,9 +346,11 @@ fn custody(dir: &Path, info: &mut DevInfo) -> Result<Value, Failure> {
     let mut transactions = Vec::new();
     let mut refusal = Value::Null;
     for (t, (wallet_id, address)) in TRANSFERS.iter().zip(&wallets) {
+        let wallet = ivan.call("GET", &format!("/v1/wallets/{wallet_id}"), None)?;
         let tx = crate::tx_cmd::create(
             &ivan,
-            wallet_id,
+            &wallet,
+            None,
             TxRequest {
                 amount: t.amount,
                 to: t.to,

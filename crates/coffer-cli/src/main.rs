@@ -10,6 +10,7 @@ mod amount;
 mod audit_cmd;
 mod bench_cmd;
 mod ceremony_cmd;
+mod chain_cmd;
 mod client;
 mod cluster_bench;
 mod demo;
@@ -37,6 +38,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once per process: the size of the chain options does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Offline ceremonies: every party in this process (development, rehearsal and tests).
     #[command(subcommand)]

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use coffer_policy::{Approval, Decision, Intent, PublicKey};
 
 use crate::amount::{format_amount, format_decimal, parse_amount};
+use crate::chain_cmd::{self, ChainInputs, ChainSelect};
 use crate::client::{check_id, connect, unix_now, ApiClient, CommonArgs, Natural};
 use crate::output::{cell, fields, items, short, show, table, time};
 use crate::Failure;
@@ -45,13 +46,19 @@ pub(crate) struct TxArgs {
     cmd: TxCommand,
 }
 
+// Parsed once per process: the size of the chain options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum TxCommand {
     /// Creates a transfer request: builds the intent, signs it as the initiator, posts it.
     Create {
-        /// The paying wallet's id.
+        /// The paying wallet's id (or --vault and --chain).
         #[arg(long)]
-        wallet: String,
+        wallet: Option<String>,
+        #[command(flatten)]
+        select: ChainSelect,
+        #[command(flatten)]
+        inputs: ChainInputs,
         /// Base units (150000) or a decimal in the wallet's unit (0.5btc, 1.2 eth, 3sol).
         #[arg(long)]
         amount: String,
@@ -110,6 +117,21 @@ enum TxCommand {
         /// Seconds the approval stays valid.
         #[arg(long, default_value_t = 3600)]
         expires_in: u64,
+    },
+    /// Submits a signed request's chain transaction to a node of its chain and prints the id
+    /// the node reports (Ethereum and Solana JSON-RPC, Bitcoin Core RPC).
+    Broadcast {
+        /// The request id.
+        id: String,
+        /// The node's RPC URL.
+        #[arg(long)]
+        rpc: String,
+        /// Bitcoin Core RPC user.
+        #[arg(long)]
+        rpc_user: Option<String>,
+        /// Bitcoin Core RPC password.
+        #[arg(long, env = "COFFER_RPC_PASSWORD", hide_env_values = true)]
+        rpc_password: Option<String>,
     },
     /// Rejects a request with your own key (give --as NAME or --credential FILE).
     Reject {
@@ -221,6 +243,7 @@ pub(crate) fn build_intent(
         initiator,
         created_at: req.now,
         expires_at: req.now.saturating_add(lifetime),
+        transaction: None,
     };
     intent
         .validate()
@@ -231,19 +254,36 @@ pub(crate) fn build_intent(
 /// Creates a transfer request as the client's credential (an initiator): reads whoami and
 /// the wallet, builds the intent ([`build_intent`]), signs it with the credential's own key
 /// and posts it. Returns the request as the server answered it.
+/// When the wallet names a chain, the intent carries the unsigned chain transaction built
+/// here from `inputs` ([`chain_cmd::build`]), and its destination is the transaction's own,
+/// in the chain's canonical form.
 pub(crate) fn create(
     client: &ApiClient,
-    wallet: &str,
+    w: &Value,
+    inputs: Option<&ChainInputs>,
     req: TxRequest<'_>,
 ) -> Result<Value, Failure> {
     let me = client.call("GET", "/v1/whoami", None)?;
-    let w = client.call(
-        "GET",
-        &format!("/v1/wallets/{}", check_id("wallet", wallet)?),
-        None,
-    )?;
     let initiator = PublicKey(client.credential().signing_key().verifying_key().to_bytes());
-    let intent = build_intent(&me, &w, initiator, req)?;
+    let index = req.address_index;
+    let mut intent = build_intent(&me, w, initiator, req)?;
+    if !w["chain"].is_null() {
+        let default = ChainInputs::default();
+        let chain_tx = chain_cmd::build(
+            client,
+            w,
+            index,
+            &intent.destination,
+            intent.amount.0,
+            inputs.unwrap_or(&default),
+        )?;
+        let d = chain_cmd::decoded(client, w, index, &chain_tx)?;
+        intent.destination = d.destination;
+        intent.transaction = Some(chain_tx.to_text());
+        intent
+            .validate()
+            .map_err(|e| Failure(format!("the transfer is not valid: {e}")))?;
+    }
     let signature = coffer_policy::sign_initiation(client.credential().signing_key(), &intent);
     Ok(client.call(
         "POST",
@@ -392,6 +432,16 @@ pub(crate) fn tx_text(tx: &Value) -> String {
         f.push(("public key", cell(&tx["public_key"])));
         f.push(("signers", cell(&tx["signers"])));
     }
+    if !tx["chain"].is_null() {
+        f.push(("chain", cell(&tx["chain"]["chain"])));
+        if !tx["chain"]["fee"].is_null() {
+            f.push(("fee", cell(&tx["chain"]["fee"])));
+        }
+    }
+    if !tx["tx_id"].is_null() {
+        f.push(("tx id", cell(&tx["tx_id"])));
+        f.push(("signed tx", cell(&tx["signed_tx"])));
+    }
     f.push(("created", time(&tx["created_at"])));
     f.push(("updated", time(&tx["updated_at"])));
     f.push(("expires", time(&tx["expires_at"])));
@@ -536,6 +586,8 @@ pub(crate) fn run(args: TxArgs) -> Result<(), Failure> {
     match args.cmd {
         TxCommand::Create {
             wallet,
+            select,
+            inputs,
             amount,
             to,
             memo,
@@ -547,9 +599,18 @@ pub(crate) fn run(args: TxArgs) -> Result<(), Failure> {
         } => {
             let caller = connect(&args.common, Natural::Role(&["initiator"]))?;
             let client = &caller.client;
+            let wallet = match wallet {
+                Some(w) => client.call(
+                    "GET",
+                    &format!("/v1/wallets/{}", check_id("wallet", &w)?),
+                    None,
+                )?,
+                None => chain_cmd::find_wallet(client, &select, false)?,
+            };
             let mut tx = create(
                 client,
                 &wallet,
+                Some(&inputs),
                 TxRequest {
                     amount: &amount,
                     to: &to,
@@ -565,6 +626,46 @@ pub(crate) fn run(args: TxArgs) -> Result<(), Failure> {
                 tx = wait(client, &id, Duration::from_secs(timeout), None, true)?;
             }
             show(json, &tx, tx_text)
+        }
+        TxCommand::Broadcast {
+            id,
+            rpc,
+            rpc_user,
+            rpc_password,
+        } => {
+            let caller = connect(&args.common, READERS)?;
+            let tx = caller.client.call("GET", &tx_path(&id)?, None)?;
+            let signed = tx["signed_tx"].as_str().ok_or_else(|| {
+                Failure(format!(
+                    "request {id} has no signed chain transaction (state {})",
+                    cell(&tx["state"])
+                ))
+            })?;
+            let chain: coffer_chains::Chain = tx["chain"]["chain"]
+                .as_str()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|e: coffer_chains::ChainError| Failure(e.to_string()))?;
+            let node_id = chain_cmd::broadcast(
+                chain,
+                signed,
+                &rpc,
+                rpc_user.as_deref(),
+                rpc_password.as_deref(),
+            )?;
+            let out = json!({"id": id, "chain": chain.name(), "tx_id": node_id, "expected_tx_id": tx["tx_id"]});
+            if tx["tx_id"]
+                .as_str()
+                .is_some_and(|t| !t.eq_ignore_ascii_case(&node_id))
+            {
+                return Err(Failure(format!(
+                    "the node reports id {node_id}, but the transaction's id is {}",
+                    cell(&tx["tx_id"])
+                )));
+            }
+            show(json, &out, |v| {
+                fields(&[("chain", cell(&v["chain"])), ("tx id", cell(&v["tx_id"]))])
+            })
         }
         TxCommand::List { state, limit } => {
             let mut query = Vec::new();

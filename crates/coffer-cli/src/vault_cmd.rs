@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use crate::chain_cmd::{self, ChainSelect};
 use crate::client::{check_id, connect, ApiClient, CommonArgs, Natural};
 use crate::output::{cell, fields, items, show, table, time};
 use crate::Failure;
@@ -67,12 +68,26 @@ enum WalletCommand {
         /// The wallet's name.
         #[arg(long)]
         name: String,
-        /// The vault key's scheme (ecdsa-secp256k1, schnorr-bip340, ed25519).
+        /// The vault key's scheme (ecdsa-secp256k1, schnorr-bip340, ed25519; with --chain,
+        /// from the chain and --kind).
         #[arg(long)]
-        scheme: String,
-        /// The asset (BTC, ETH, SOL, or another name: amounts then in base units).
+        scheme: Option<String>,
+        /// The asset (BTC, ETH, SOL, or another name: amounts then in base units; with
+        /// --chain, the chain's own or --token).
         #[arg(long)]
-        asset: String,
+        asset: Option<String>,
+        /// The chain its addresses are for: bitcoin, ethereum, solana.
+        #[arg(long)]
+        chain: Option<String>,
+        /// The chain's network (bitcoin: mainnet, testnet, signet, regtest).
+        #[arg(long)]
+        network: Option<String>,
+        /// Bitcoin address kind: p2wpkh (default) or p2tr.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Ethereum: an ERC-20 token contract the wallet holds instead of ETH.
+        #[arg(long)]
+        token: Option<String>,
     },
     /// Lists a vault's wallets.
     List {
@@ -97,10 +112,14 @@ pub(crate) struct AddressArgs {
 
 #[derive(Subcommand)]
 enum AddressCommand {
-    /// Derives the wallet's next address (m/<wallet index>/<address index>).
+    /// Derives the wallet's next address (m/<wallet index>/<address index>): give the wallet
+    /// id, or --vault and --chain (the vault's wallet for that chain, made if there is none
+    /// and you are an admin).
     New {
         /// The wallet id.
-        wallet: String,
+        wallet: Option<String>,
+        #[command(flatten)]
+        select: ChainSelect,
     },
     /// Lists a wallet's addresses.
     List {
@@ -198,6 +217,10 @@ pub(crate) fn wallet_text(v: &Value) -> String {
         ("vault", cell(&v["vault_id"])),
         ("scheme", cell(&v["scheme"])),
         ("asset", cell(&v["asset"])),
+        (
+            "chain",
+            format!("{} {}", cell(&v["chain"]), cell(&v["network"])),
+        ),
         ("index", cell(&v["index"])),
         ("key", cell(&v["key_id"])),
         ("created", time(&v["created_at"])),
@@ -260,16 +283,51 @@ pub(crate) fn wallet(args: WalletArgs) -> Result<(), Failure> {
             name,
             scheme,
             asset,
+            chain,
+            network,
+            kind,
+            token,
         } => {
-            check_scheme(&scheme)?;
-            if asset.is_empty() {
-                return Err(Failure("--asset is empty".into()));
-            }
+            let body = match chain {
+                Some(chain) => {
+                    let mut body = chain_cmd::wallet_body(
+                        &ChainSelect {
+                            vault: None,
+                            chain: Some(chain),
+                            network,
+                            kind,
+                            token,
+                        },
+                        Some(&name),
+                    )?;
+                    for (field, given) in [("scheme", scheme), ("asset", asset)] {
+                        if let Some(g) = given {
+                            if body[field] != g.as_str() {
+                                return Err(Failure(format!(
+                                    "--{field} {g} does not fit the chain (it takes {})",
+                                    cell(&body[field])
+                                )));
+                            }
+                            body[field] = json!(g);
+                        }
+                    }
+                    body
+                }
+                None => {
+                    let scheme =
+                        scheme.ok_or_else(|| Failure("give --scheme or --chain".into()))?;
+                    check_scheme(&scheme)?;
+                    let asset = asset
+                        .filter(|a| !a.is_empty())
+                        .ok_or_else(|| Failure("give --asset or --chain".into()))?;
+                    json!({ "name": name, "scheme": scheme, "asset": asset })
+                }
+            };
             let caller = connect(&args.common, Natural::Role(&["admin"]))?;
             let v = caller.client.call(
                 "POST",
                 &format!("/v1/vaults/{}/wallets", check_id("vault", &vault)?),
-                Some(&json!({ "name": name, "scheme": scheme, "asset": asset })),
+                Some(&body),
             )?;
             show(json, &v, wallet_text)
         }
@@ -312,21 +370,33 @@ pub(crate) fn wallet(args: WalletArgs) -> Result<(), Failure> {
 pub(crate) fn address(args: AddressArgs) -> Result<(), Failure> {
     let json = args.common.json;
     match args.cmd {
-        AddressCommand::New { wallet } => {
+        AddressCommand::New { wallet, select } => {
             let caller = connect(&args.common, Natural::Role(&["admin", "initiator"]))?;
+            let wallet = match wallet {
+                Some(w) => w,
+                None => cell(&chain_cmd::find_wallet(&caller.client, &select, true)?["id"]),
+            };
             let v = caller.client.call(
                 "POST",
                 &format!("/v1/wallets/{}/addresses", check_id("wallet", &wallet)?),
                 Some(&json!({})),
             )?;
             show(json, &v, |v| {
-                fields(&[
+                let mut f = vec![
                     ("wallet", cell(&v["wallet_id"])),
                     ("index", cell(&v["index"])),
                     ("path", cell(&v["path"])),
                     ("public key", cell(&v["public_key"])),
-                    ("created", time(&v["created_at"])),
-                ])
+                ];
+                if !v["address"].is_null() {
+                    f.push((
+                        "chain",
+                        format!("{} {}", cell(&v["chain"]), cell(&v["network"])),
+                    ));
+                    f.push(("address", cell(&v["address"])));
+                }
+                f.push(("created", time(&v["created_at"])));
+                fields(&f)
             })
         }
         AddressCommand::List { wallet } => {
@@ -343,12 +413,16 @@ pub(crate) fn address(args: AddressArgs) -> Result<(), Failure> {
                         vec![
                             cell(&a["index"]),
                             cell(&a["path"]),
+                            cell(&a["address"]),
                             cell(&a["public_key"]),
                             time(&a["created_at"]),
                         ]
                     })
                     .collect();
-                table(&["INDEX", "PATH", "PUBLIC KEY", "CREATED"], &rows)
+                table(
+                    &["INDEX", "PATH", "ADDRESS", "PUBLIC KEY", "CREATED"],
+                    &rows,
+                )
             })
         }
     }

@@ -184,7 +184,9 @@ pub struct CheckpointJob {
 /// Everything a signer needs to decide for itself whether a transfer may be signed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IntentJob {
-    /// What is signed (the signers sign [`coffer_policy::Intent::message`] at its path).
+    /// What is signed: the digests of the intent's chain transaction, which each signer
+    /// decodes and checks against the intent itself, or [`coffer_policy::Intent::message`]
+    /// when the intent carries none; at the intent's path.
     pub intent: coffer_policy::Intent,
     /// The initiator's signature over the intent.
     pub initiator_signature: coffer_policy::Signature,
@@ -196,6 +198,10 @@ pub struct IntentJob {
     pub receipt: coffer_policy::ReceiptBody,
     /// Co-signed receipts before it, back past the policy's longest velocity window.
     pub history: Vec<coffer_policy::Receipt>,
+    /// Which of the chain transaction's digests this session signs (the Bitcoin input; 0
+    /// for everything else). Each signer computes the digests itself.
+    #[serde(default)]
+    pub input: u32,
 }
 
 /// What a pooled signing job signs.

@@ -11,6 +11,9 @@ use crate::{Amount, Hash32, PolicyError, PublicKey, Signature};
 /// The longest allowed intent lifetime (`expires_at - created_at`): 7 days.
 pub const MAX_INTENT_LIFETIME_SECS: i64 = 7 * 86_400;
 
+/// The longest unsigned chain transaction an intent may carry (its JSON text).
+pub const MAX_TRANSACTION_BYTES: usize = 32 * 1024;
+
 /// A request to move `amount` of `asset` from a wallet of a vault to `destination`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +44,13 @@ pub struct Intent {
     pub created_at: i64,
     /// Expiry time, unix seconds.
     pub expires_at: i64,
+    /// The unsigned chain transaction this intent moves the funds with (the JSON of a
+    /// `coffer_chains::ChainTx`), when the transfer is a real chain transaction. Initiator,
+    /// approvers and receipts sign it as part of the intent; each signer decodes it and
+    /// refuses unless its decoded asset, destination and amount are this intent's. `None`:
+    /// the signers sign [`Intent::message`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<String>,
 }
 
 /// Length-prefixed canonical encoder shared by intents and receipts.
@@ -82,7 +92,9 @@ pub(crate) fn sha256(parts: &[&[u8]]) -> Hash32 {
 impl Intent {
     /// `coffer-intent-v1`, then each field in declaration order: strings (the amount as its
     /// canonical decimal, the initiator as its 32 raw bytes) as (u32 BE length, bytes), the
-    /// two times as i64 BE.
+    /// two times as i64 BE; then, only when the intent carries a transaction, the tag
+    /// `transaction` and the transaction text, both length-prefixed (intents without one keep
+    /// the bytes they always had).
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut c = Canon::new(b"coffer-intent-v1");
         c.str(&self.tenant)
@@ -98,6 +110,9 @@ impl Intent {
             .bytes(&self.initiator.0)
             .i64(self.created_at)
             .i64(self.expires_at);
+        if let Some(tx) = &self.transaction {
+            c.str("transaction").str(tx);
+        }
         c.0
     }
 
@@ -140,6 +155,14 @@ impl Intent {
         }
         if self.memo.len() > 256 {
             return bad("memo", "is longer than 256 bytes");
+        }
+        if let Some(tx) = &self.transaction {
+            if tx.is_empty() {
+                return bad("transaction", "is empty");
+            }
+            if tx.len() > MAX_TRANSACTION_BYTES {
+                return bad("transaction", "is longer than 32 KiB");
+            }
         }
         if self.amount.0 == 0 {
             return bad("amount", "is zero");
@@ -241,6 +264,34 @@ mod tests {
         );
         v["extra"] = 1.into();
         assert!(serde_json::from_value::<Intent>(v).is_err());
+    }
+
+    #[test]
+    fn a_transaction_is_part_of_what_is_signed() {
+        let plain = intent();
+        let bytes = plain.canonical_bytes();
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json.get("transaction").is_none(), "absent, not null");
+        let mut with = intent();
+        with.transaction = Some(r#"{"chain":"solana","message":"00"}"#.into());
+        assert!(
+            with.canonical_bytes().starts_with(&bytes),
+            "appended after the old fields"
+        );
+        assert_ne!(with.hash(), plain.hash());
+        let mut other = with.clone();
+        other.transaction = Some(r#"{"chain":"solana","message":"01"}"#.into());
+        assert_ne!(other.hash(), with.hash(), "every byte of it counts");
+        let back: Intent = serde_json::from_value(serde_json::to_value(&with).unwrap()).unwrap();
+        assert_eq!(back, with);
+        assert_eq!(
+            invalid(|i| i.transaction = Some(String::new())),
+            "transaction"
+        );
+        assert_eq!(
+            invalid(|i| i.transaction = Some("x".repeat(MAX_TRANSACTION_BYTES + 1))),
+            "transaction"
+        );
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub fn intent() -> Intent {
         initiator: pk(1),
         created_at: T0,
         expires_at: T0 + 3600,
+        transaction: None,
     }
 }
 
@@ -235,6 +236,7 @@ pub fn arb_intent() -> impl Strategy<Value = Intent> {
                 initiator,
                 created_at,
                 expires_at,
+                transaction: None,
             },
         )
 }

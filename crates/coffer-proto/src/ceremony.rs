@@ -115,6 +115,25 @@ pub fn sign(
     message: &[u8],
     path: &DerivationPath,
 ) -> Result<Signature, CeremonyError> {
+    sign_with(shares, message, path, false)
+}
+
+/// Signs a BIP341 sighash for a Taproot key-path spend of the P2TR output of the child key at
+/// `path` ([`protocol::sign_taproot`]), with the first `t` shares.
+pub fn sign_taproot(
+    shares: &[KeyShare],
+    message: &[u8],
+    path: &DerivationPath,
+) -> Result<Signature, CeremonyError> {
+    sign_with(shares, message, path, true)
+}
+
+fn sign_with(
+    shares: &[KeyShare],
+    message: &[u8],
+    path: &DerivationPath,
+    taproot: bool,
+) -> Result<Signature, CeremonyError> {
     let signers = signing_shares(shares)?;
     let set: Vec<PartyIndex> = signers.iter().map(|s| s.party()).collect();
     let session = SessionId::random();
@@ -124,7 +143,13 @@ pub fn sign(
         let (share, set2, message, path) = (s.clone(), set.clone(), message.to_vec(), path.clone());
         factories.push((
             s.party(),
-            Box::new(move || protocol::sign(&share, session, &set2, &message, &path)),
+            Box::new(move || {
+                if taproot {
+                    protocol::sign_taproot(&share, session, &set2, &message, &path)
+                } else {
+                    protocol::sign(&share, session, &set2, &message, &path)
+                }
+            }),
         ));
     }
     let mut sigs = collect(&set, run_threaded(factories, |m, _| vec![m]))?;

@@ -40,6 +40,13 @@ pub trait FrostSuite: Ciphersuite + 'static {
         kp: KeyPackage<Self>,
         pkp: PublicKeyPackage<Self>,
     ) -> (KeyPackage<Self>, PublicKeyPackage<Self>);
+    /// The packages for a Taproot key-path spend (BIP86: output key `Q = P + H_TapTweak(P)G`,
+    /// no script tree), by the library's own BIP341 `Tweak`; only BIP340 has one.
+    #[allow(clippy::type_complexity)]
+    fn taproot_key_path(
+        kp: KeyPackage<Self>,
+        pkp: PublicKeyPackage<Self>,
+    ) -> Result<(KeyPackage<Self>, PublicKeyPackage<Self>), ArgumentError>;
 }
 
 impl FrostSuite for frost_secp256k1_tr::Secp256K1Sha256TR {
@@ -62,6 +69,13 @@ impl FrostSuite for frost_secp256k1_tr::Secp256K1Sha256TR {
         use frost_secp256k1_tr::keys::EvenY;
         (kp.into_even_y(None), pkp.into_even_y(None))
     }
+    fn taproot_key_path(
+        kp: KeyPackage<Self>,
+        pkp: PublicKeyPackage<Self>,
+    ) -> Result<(KeyPackage<Self>, PublicKeyPackage<Self>), ArgumentError> {
+        use frost_secp256k1_tr::keys::Tweak;
+        Ok((kp.tweak::<&[u8]>(None), pkp.tweak::<&[u8]>(None)))
+    }
 }
 
 impl FrostSuite for frost_ed25519::Ed25519Sha512 {
@@ -81,6 +95,15 @@ impl FrostSuite for frost_ed25519::Ed25519Sha512 {
         pkp: PublicKeyPackage<Self>,
     ) -> (KeyPackage<Self>, PublicKeyPackage<Self>) {
         (kp, pkp)
+    }
+    fn taproot_key_path(
+        _kp: KeyPackage<Self>,
+        _pkp: PublicKeyPackage<Self>,
+    ) -> Result<(KeyPackage<Self>, PublicKeyPackage<Self>), ArgumentError> {
+        Err(ArgumentError::WrongScheme {
+            expected: "schnorr-bip340",
+            actual: "ed25519",
+        })
     }
 }
 
@@ -632,6 +655,22 @@ pub(crate) struct SignRound2<C: Ciphersuite> {
     pub(crate) echo: Vec<[u8; 32]>,
 }
 
+/// The packages that sign at `path`: the HD child's, tweaked for a Taproot key-path spend when
+/// `taproot`.
+#[allow(clippy::type_complexity)]
+pub(crate) fn signing_packages<C: FrostSuite>(
+    share: &FrostShare<C>,
+    path: &DerivationPath,
+    taproot: bool,
+) -> Result<(KeyPackage<C>, PublicKeyPackage<C>), SessionError> {
+    let (kp, pkp) = crate::frost_hd::derive(share, path)?;
+    if taproot {
+        Ok(C::taproot_key_path(kp, pkp)?)
+    } else {
+        Ok((kp, pkp))
+    }
+}
+
 /// A FROST signing run for one party: outputs the 64-byte signature.
 pub(crate) struct FrostSign<C: FrostSuite> {
     inbox: Inbox,
@@ -652,19 +691,21 @@ pub(crate) struct FrostSign<C: FrostSuite> {
 }
 
 impl<C: FrostSuite> FrostSign<C> {
-    /// Starts signing `message` under the child key at `path` with the first `t` of `signers`.
+    /// Starts signing `message` under the child key at `path` with the first `t` of `signers`
+    /// (under its BIP86 Taproot output key when `taproot`).
     pub(crate) fn start(
         share: &FrostShare<C>,
         session: SessionId,
         signers: &[PartyIndex],
         message: &[u8],
         path: &DerivationPath,
+        taproot: bool,
     ) -> Result<Self, SessionError> {
         let set = signing_set_among(share.params.t(), &share.members(), signers)?;
         if !set.contains(&share.index) {
             return Err(ArgumentError::NotAParticipant { party: share.index }.into());
         }
-        let (key_package, public_key_package) = crate::frost_hd::derive(share, path)?;
+        let (key_package, public_key_package) = signing_packages(share, path, taproot)?;
         let mut ids = BTreeMap::new();
         for p in &set {
             ids.insert(identifier::<C>(*p)?, *p);

@@ -57,8 +57,15 @@ fn sign_sessions<C: FrostSuite>(
         .iter()
         .map(|s| {
             Box::new(
-                FrostSign::<C>::start(s, sid, &set, msg, &crate::path::DerivationPath::root())
-                    .unwrap(),
+                FrostSign::<C>::start(
+                    s,
+                    sid,
+                    &set,
+                    msg,
+                    &crate::path::DerivationPath::root(),
+                    false,
+                )
+                .unwrap(),
             ) as BoxedSession<Vec<u8>>
         })
         .collect()
@@ -321,7 +328,8 @@ fn a_removed_party_share_no_longer_combines<C: FrostSuite>() {
         SessionId::random(),
         &[p(0), p(1)],
         &[1; 32],
-        &crate::path::DerivationPath::root()
+        &crate::path::DerivationPath::root(),
+        false
     )
     .is_err());
 }

@@ -3,7 +3,7 @@
 //! signature must pass the independent verifier, a refreshed share must keep the public key.
 
 use crate::ecdsa::{Cggmp24, EcdsaBackend, EcdsaPresignature, EcdsaSignature};
-use crate::error::{Abort, AbortReason, ArgumentError, SessionError};
+use crate::error::{Abort, AbortReason, ArgumentError, Bug, SessionError};
 use crate::frost::{FrostDkg, FrostShare, FrostSign, FrostSuite};
 use crate::ids::{GroupParams, PartyIndex, SessionId};
 use crate::message::Message;
@@ -157,10 +157,20 @@ fn frost_sign<C: FrostSuite>(
     signers: &[PartyIndex],
     message: &[u8],
     path: &DerivationPath,
+    taproot: bool,
 ) -> Result<BoxedSession<Signature>, SessionError> {
-    let public_key = C::encode_public_key(&crate::frost_hd::child_group_point(share, path)?)?;
+    let public_key = if taproot {
+        let (_, pkp) = crate::frost::signing_packages(share, path, true)?;
+        let point = pkp
+            .verifying_key()
+            .serialize()
+            .map_err(|_| Bug("verifying key does not serialize"))?;
+        C::encode_public_key(&point)?
+    } else {
+        C::encode_public_key(&crate::frost_hd::child_group_point(share, path)?)?
+    };
     let msg = message.to_vec();
-    let s = FrostSign::<C>::start(share, session, signers, message, path)?;
+    let s = FrostSign::<C>::start(share, session, signers, message, path, taproot)?;
     Ok(mapped(s, move |bytes| {
         check_signature(C::SCHEME, public_key, &msg, &bytes, None)
     }))
@@ -199,8 +209,30 @@ pub fn sign(
                 )
             }))
         }
-        ShareInner::Bip340(s) => frost_sign(s, session, signers, message, path),
-        ShareInner::Ed25519(s) => frost_sign(s, session, signers, message, path),
+        ShareInner::Bip340(s) => frost_sign(s, session, signers, message, path, false),
+        ShareInner::Ed25519(s) => frost_sign(s, session, signers, message, path, false),
+    }
+}
+
+/// Starts BIP340 signing of the 32-byte `message` (a BIP341 sighash) for a Taproot key-path
+/// spend: under the BIP86 output key of the child key at `path` (`Q = P + H_TapTweak(P)G`,
+/// no script tree), which is the key a P2TR address of `P` commits to. The signature's
+/// `public_key` is `Q`, x-only. BIP340 shares only.
+pub fn sign_taproot(
+    share: &KeyShare,
+    session: SessionId,
+    signers: &[PartyIndex],
+    message: &[u8],
+    path: &DerivationPath,
+) -> Result<BoxedSession<Signature>, SessionError> {
+    crate::verify::check_message(share.scheme(), message)?;
+    match &share.inner {
+        ShareInner::Bip340(s) => frost_sign(s, session, signers, message, path, true),
+        _ => Err(ArgumentError::WrongScheme {
+            expected: "schnorr-bip340",
+            actual: share.scheme().name(),
+        }
+        .into()),
     }
 }
 

@@ -89,3 +89,43 @@ fn wrong_message_lengths_are_refused_before_any_protocol_runs() {
     assert!(ceremony::sign(&shares, &[0u8; 31], &DerivationPath::root()).is_err());
     assert!(ceremony::sign(&shares, &[0u8; 33], &DerivationPath::root()).is_err());
 }
+
+/// BIP341's tagged hash, written out here from the specification as the independent side of
+/// the check (the library's tweak is what is under test).
+fn tap_tweak(internal: &[u8; 32]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let tag = Sha256::digest(b"TapTweak");
+    let mut h = Sha256::new();
+    h.update(tag);
+    h.update(tag);
+    h.update(internal);
+    h.finalize().into()
+}
+
+#[test]
+fn taproot_key_path_signatures_verify_under_the_bip86_output_key_only() {
+    use secp256k1::{schnorr, Message, Scalar, XOnlyPublicKey, SECP256K1};
+    let shares = keygen(Scheme::SchnorrBip340, 2, 3);
+    let path: DerivationPath = "m/0/5".parse().unwrap();
+    let internal: [u8; 32] = shares[0].public_key(&path).unwrap().try_into().unwrap();
+    let p = XOnlyPublicKey::from_slice(&internal).unwrap();
+    let t = Scalar::from_be_bytes(tap_tweak(&internal)).unwrap();
+    let (q, _parity) = p.add_tweak(SECP256K1, &t).unwrap();
+    let sighash = [0x5au8; 32];
+    let sig = ceremony::sign_taproot(&shares[1..], &sighash, &path).unwrap();
+    assert_eq!(
+        sig.public_key,
+        q.serialize().to_vec(),
+        "reports the output key"
+    );
+    let s = schnorr::Signature::from_slice(&sig.bytes).unwrap();
+    let m = Message::from_digest(sighash);
+    assert!(SECP256K1.verify_schnorr(&s, &m, &q).is_ok());
+    assert!(
+        SECP256K1.verify_schnorr(&s, &m, &p).is_err(),
+        "not valid under the untweaked internal key"
+    );
+    // Ed25519 has no Taproot.
+    let ed = keygen(Scheme::Ed25519, 2, 3);
+    assert!(ceremony::sign_taproot(&ed[..2], &sighash, &path).is_err());
+}

@@ -82,6 +82,9 @@ fn tx_record(
         signature: None,
         recovery_id: None,
         signers: None,
+        signatures: None,
+        signed_tx: None,
+        chain_tx_id: None,
         attempts: 0,
         created_at: at,
         updated_at: at,
@@ -320,6 +323,8 @@ async fn suite(db: Db) {
         scheme: "ecdsa-secp256k1".into(),
         asset: "BTC".into(),
         index: 0,
+        chain: Some("bitcoin".into()),
+        network: Some("regtest".into()),
         created_at: 130,
     };
     tx.insert_wallet(&w0).await.unwrap();
@@ -328,6 +333,8 @@ async fn suite(db: Db) {
         id: "w-1".into(),
         name: "cold".into(),
         index: 1,
+        chain: None,
+        network: None,
         created_at: 131,
         ..w0.clone()
     };
@@ -508,11 +515,18 @@ async fn suite(db: Db) {
         ("signing", Some(5), Some("{\"seq\":5}"), 2, 311)
     );
     let mut tx = db.begin().await.unwrap();
+    let finished = coffer_chains::Finished {
+        signed_tx: "0200".into(),
+        tx_id: "ab".repeat(32),
+    };
     tx.set_signed(
         "tx-1",
-        &"5a".repeat(64),
-        Some(1),
-        &["s0".into(), "s2".into()],
+        &coffer_server::db::Signed {
+            signatures: &["5a".repeat(64), "5b".repeat(64)],
+            recovery_id: Some(1),
+            signers: &["s0".into(), "s2".into()],
+            finished: Some(&finished),
+        },
         320,
     )
     .await
@@ -531,6 +545,10 @@ async fn suite(db: Db) {
     assert_eq!(got.state, "signed");
     assert_eq!(got.signature, Some("5a".repeat(64)));
     assert_eq!(got.recovery_id, Some(1));
+    assert_eq!(got.signed_tx.as_deref(), Some("0200"));
+    assert_eq!(got.chain_tx_id, Some("ab".repeat(32)));
+    let all: Vec<String> = serde_json::from_str(got.signatures.as_deref().unwrap()).unwrap();
+    assert_eq!(all, vec!["5a".repeat(64), "5b".repeat(64)]);
     let signers: Vec<String> = serde_json::from_str(got.signers.as_deref().unwrap()).unwrap();
     assert_eq!(signers, vec!["s0", "s2"]);
     let got3 = db.tx("t-1", "tx-3").await.unwrap().unwrap();

@@ -3,7 +3,11 @@
 //!
 //! 1. the vault's policy is signed by a quorum of the admins pinned when the key was made,
 //!    and is not older than a policy it already used for this key;
-//! 2. the receipt it is asked to co-sign describes exactly this intent;
+//! 2. the receipt it is asked to co-sign describes exactly this intent; and when the intent
+//!    carries a chain transaction, the signer decodes it under the child key it derives from
+//!    its own share and refuses unless it moves exactly the intent's amount of the intent's
+//!    asset to the intent's destination (the fields the policy is evaluated on), then
+//!    computes the digest it signs itself;
 //! 3. the receipts before it form an unbroken, co-signed chain reaching back past the
 //!    policy's longest velocity window and the intent's creation, agreeing with this signer's
 //!    own ledger wherever the two overlap (a server that rotates signers cannot hide a
@@ -30,8 +34,12 @@ pub const MAX_SKEW_SECS: i64 = 300;
 pub(crate) enum IntentPlan {
     /// Sign `message` at `path`, co-signing `body` afterwards.
     Sign {
-        /// The 32 bytes every scheme signs.
+        /// What the scheme signs: a chain digest this signer computed, or the intent message.
         message: Vec<u8>,
+        /// Which digest of the transaction (the Bitcoin input).
+        input: u32,
+        /// Sign under the BIP86 Taproot output key (P2TR key-path spends).
+        taproot: bool,
         /// The receipt to co-sign.
         body: ReceiptBody,
     },
@@ -49,6 +57,47 @@ fn key_of(k: &NodeKey) -> PublicKey {
     PublicKey(k.0)
 }
 
+/// What this signer signs for `job`: the digest of its chain transaction at `job.input`
+/// (decoded and checked against the intent under `child_key`, the key at the intent's path in
+/// this signer's own share), or the intent message; and whether under the Taproot output key.
+fn what_to_sign(
+    job: &IntentJob,
+    scheme: &str,
+    child_key: &[u8],
+) -> Result<(Vec<u8>, bool), Outcome> {
+    let intent = &job.intent;
+    let Some(text) = &intent.transaction else {
+        if job.input != 0 {
+            return Err(refuse("an intent without a transaction has one digest"));
+        }
+        return Ok((intent.message().to_vec(), false));
+    };
+    let tx = coffer_chains::ChainTx::parse(text).map_err(|e| refuse(e.to_string()))?;
+    if tx.scheme().name() != scheme {
+        return Err(refuse(format!(
+            "a {} transaction is not signed with a {scheme} key",
+            tx.chain()
+        )));
+    }
+    tx.check_intent(
+        child_key,
+        &intent.asset,
+        &intent.destination,
+        intent.amount.0,
+    )
+    .map_err(|e| refuse(format!("the transaction contradicts the intent: {e}")))?;
+    let digests = tx.digests(child_key).map_err(|e| refuse(e.to_string()))?;
+    let n = digests.len();
+    let digest = usize::try_from(job.input)
+        .ok()
+        .and_then(|i| digests.into_iter().nth(i))
+        .ok_or_else(|| refuse(format!("input {} of a transaction with {n}", job.input)))?;
+    Ok((
+        digest,
+        tx.sign_mode() == coffer_chains::SignMode::TaprootKeyPath,
+    ))
+}
+
 /// The signed outcome for a finished intent: the signature and this signer's receipt
 /// signature.
 pub(crate) fn signed_outcome(node: &SignerNode, body: &ReceiptBody, out: &SignedOutput) -> Outcome {
@@ -62,12 +111,14 @@ pub(crate) fn signed_outcome(node: &SignerNode, body: &ReceiptBody, out: &Signed
 }
 
 /// Checks an intent job against this signer's pinned state and ledger, and reserves its
-/// place when it passes.
+/// place when it passes. `child_key` is the public key at the intent's path, from this
+/// signer's own share.
 pub(crate) fn check(
     node: &SignerNode,
     key_id: &str,
     meta: &KeyMeta,
     job: &IntentJob,
+    child_key: &[u8],
     now: i64,
 ) -> Result<IntentPlan, Outcome> {
     let intent = &job.intent;
@@ -112,7 +163,7 @@ pub(crate) fn check(
             )))
         }
         Some(e) => {
-            if let Some(out) = &e.signed {
+            if let Some(out) = e.signed_input(job.input) {
                 return Ok(IntentPlan::Done(signed_outcome(node, body, out)));
             }
         }
@@ -132,6 +183,8 @@ pub(crate) fn check(
             }
         }
     }
+    // 2b. The chain transaction, decoded here.
+    let (message, taproot) = what_to_sign(job, meta.scheme.name(), child_key)?;
     // 3. The chain before it.
     let members: Vec<PublicKey> = meta.parties.iter().map(key_of).collect();
     let since = coffer_policy::lookback_since(policy, intent, body.at);
@@ -188,7 +241,9 @@ pub(crate) fn check(
             .map_err(|e| refuse(format!("ledger: {e}")))?;
     }
     Ok(IntentPlan::Sign {
-        message: intent.message().to_vec(),
+        message,
+        input: job.input,
+        taproot,
         body: body.clone(),
     })
 }

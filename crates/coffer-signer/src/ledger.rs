@@ -6,9 +6,14 @@
 //! - `ledger-<key>-head`: the next free sequence number this signer knows of, and the highest policy
 //!   version it has accepted for the key (a server cannot go back to an older policy).
 //!
+//! A transfer whose chain transaction needs several signatures (one per Bitcoin input) keeps
+//! one signed output per input in the same entry.
+//!
 //! A reservation is written *before* the signing session starts. A retry of the same job
 //! (same receipt body) is allowed and, when this signer already finished it, answered from
 //! the ledger without signing again; anything else at a used place is refused.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +26,21 @@ use crate::store::{ShareStore, StoreError};
 pub struct Entry {
     /// The receipt body reserved (what this signer co-signs).
     pub body: ReceiptBody,
-    /// The signature this signer's session produced, once finished.
+    /// The signature this signer's session produced, once finished (input 0).
     pub signed: Option<SignedOutput>,
+    /// The signatures of the transaction's further inputs (1, 2, ...), once finished.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<u32, SignedOutput>,
+}
+
+impl Entry {
+    /// The finished signature of `input`, if any.
+    pub fn signed_input(&self, input: u32) -> Option<&SignedOutput> {
+        match input {
+            0 => self.signed.as_ref(),
+            i => self.inputs.get(&i),
+        }
+    }
 }
 
 /// A finished signing, kept to answer a retry without signing twice.
@@ -106,6 +124,7 @@ impl<'a> Ledger<'a> {
         self.write_entry(&Entry {
             body: body.clone(),
             signed: None,
+            inputs: BTreeMap::new(),
         })?;
         let mut head = self.head(&body.key_id)?;
         head.next_seq = head.next_seq.max(body.seq.saturating_add(1));
@@ -115,12 +134,28 @@ impl<'a> Ledger<'a> {
         Ok(())
     }
 
-    /// Records the finished signature of a reserved place.
-    pub fn finish(&self, body: &ReceiptBody, output: SignedOutput) -> Result<(), LedgerError> {
-        self.write_entry(&Entry {
-            body: body.clone(),
-            signed: Some(output),
-        })
+    /// Records the finished signature of `input` at a reserved place (keeping the others).
+    pub fn finish(
+        &self,
+        body: &ReceiptBody,
+        input: u32,
+        output: SignedOutput,
+    ) -> Result<(), LedgerError> {
+        let mut entry = match self.entry(&body.key_id, body.seq)? {
+            Some(e) if e.body == *body => e,
+            _ => Entry {
+                body: body.clone(),
+                signed: None,
+                inputs: BTreeMap::new(),
+            },
+        };
+        match input {
+            0 => entry.signed = Some(output),
+            i => {
+                entry.inputs.insert(i, output);
+            }
+        }
+        self.write_entry(&entry)
     }
 
     fn write_entry(&self, e: &Entry) -> Result<(), LedgerError> {

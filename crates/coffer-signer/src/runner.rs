@@ -84,6 +84,8 @@ enum Plan {
         path: DerivationPath,
         signers: Vec<PartyIndex>,
         body: Box<coffer_policy::ReceiptBody>,
+        input: u32,
+        taproot: bool,
     },
 }
 
@@ -275,14 +277,25 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0);
-            match crate::intent_check::check(node, &job.key_id, &meta, intent_job, now)? {
+            let child_key = share
+                .public_key(&path)
+                .map_err(|e| refuse(format!("path: {e}")))?;
+            match crate::intent_check::check(node, &job.key_id, &meta, intent_job, &child_key, now)?
+            {
                 IntentPlan::Done(outcome) => return Err(outcome),
-                IntentPlan::Sign { message, body } => Plan::SignIntent {
+                IntentPlan::Sign {
+                    message,
+                    input,
+                    taproot,
+                    body,
+                } => Plan::SignIntent {
                     share: Box::new(share),
                     message,
                     path,
                     signers,
                     body: Box::new(body),
+                    input,
+                    taproot,
                 },
             }
         }
@@ -556,6 +569,15 @@ fn run(
                 message,
                 path,
                 signers,
+                taproot: true,
+                ..
+            } => protocol::sign_taproot(share, job.session, signers, message, path)
+                .map(Started::Signature),
+            Plan::SignIntent {
+                share,
+                message,
+                path,
+                signers,
                 ..
             } => protocol::sign(share, job.session, signers, message, path).map(Started::Signature),
             Plan::Refresh { share } => {
@@ -625,7 +647,9 @@ fn run(
         Started::Signature(mut s) => {
             let result = ctx.drive(&mut s, &rx)?;
             Some(match (result, &plan) {
-                (Ok(sig), Some(Plan::SignIntent { body, .. })) => ctx.finish_intent(body, &sig),
+                (Ok(sig), Some(Plan::SignIntent { body, input, .. })) => {
+                    ctx.finish_intent(body, *input, &sig)
+                }
                 (Ok(sig), _) => Outcome::Signed {
                     signature: hex::encode(sig.bytes),
                     recovery_id: sig.recovery_id,
@@ -741,13 +765,18 @@ impl Ctx<'_> {
 
     /// Records a finished intent signature in the ledger, then reports it with this
     /// signer's receipt signature.
-    fn finish_intent(&self, body: &coffer_policy::ReceiptBody, sig: &Signature) -> Outcome {
+    fn finish_intent(
+        &self,
+        body: &coffer_policy::ReceiptBody,
+        input: u32,
+        sig: &Signature,
+    ) -> Outcome {
         let output = crate::ledger::SignedOutput {
             signature: hex::encode(sig.bytes),
             recovery_id: sig.recovery_id,
             public_key: hex::encode(&sig.public_key),
         };
-        match crate::ledger::Ledger::new(self.node.store()).finish(body, output.clone()) {
+        match crate::ledger::Ledger::new(self.node.store()).finish(body, input, output.clone()) {
             Ok(()) => crate::intent_check::signed_outcome(self.node, body, &output),
             Err(e) => Outcome::Aborted {
                 reason: format!("signer {} could not record the signature: {e}", self.me),

@@ -453,6 +453,7 @@ mod intents {
             initiator: PublicKey(people.initiator.node_key().0),
             created_at: now(),
             expires_at: now() + 3600,
+            transaction: None,
         }
     }
 
@@ -495,6 +496,7 @@ mod intents {
                 policy: ask.policy.clone(),
                 receipt: ReceiptBody::for_intent(ask.intent, seq, prev, now()),
                 history: ask.history.to_vec(),
+                input: 0,
             })),
             parties: ask.parties,
         }
@@ -807,6 +809,421 @@ mod intents {
         }
 
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    /// Chain transactions: every signer decodes the unsigned transaction the intent carries,
+    /// under the child key it derives from its own share, signs only the digests it computed
+    /// itself, and refuses a transaction that moves another amount, or to another
+    /// destination, than the approved intent says, even when initiator and approvers signed
+    /// it all. The finished transactions are checked by the chain code's own verification
+    /// (and Bitcoin's by Bitcoin Core's consensus library, every input with all spent
+    /// outputs).
+    mod chains {
+        use super::*;
+        use coffer_chains::{btc, eth, sol, ChainTx, SignaturePart};
+
+        struct Chain<'a> {
+            fake: &'a mut FakeServer,
+            all: &'a [(u16, NodeKey)],
+            keys: &'a [NodeKey],
+            people: &'a People,
+            policy: &'a SignedPolicy,
+            key_id: &'static str,
+            history: Vec<Receipt>,
+        }
+
+        impl Chain<'_> {
+            fn intent(
+                &self,
+                request: &str,
+                asset: &str,
+                to: &str,
+                amount: u128,
+                tx: &ChainTx,
+            ) -> Intent {
+                let mut i = intent(self.people, request, amount);
+                i.key_id = self.key_id.into();
+                i.asset = asset.into();
+                i.destination = to.into();
+                i.transaction = Some(tx.to_text());
+                i
+            }
+
+            fn ask<'b>(&'b self, i: &'b Intent, input: u32) -> Job {
+                let mut j = job(Ask {
+                    parties: vec![self.all[0], self.all[2]],
+                    intent: i,
+                    initiator: &self.people.initiator,
+                    approvals: approvals(
+                        &[&self.people.approvers[0], &self.people.approvers[1]],
+                        i,
+                    ),
+                    policy: self.policy,
+                    history: &self.history,
+                });
+                j.key_id = self.key_id.into();
+                if let Task::SignIntent(ij) = &mut j.task {
+                    ij.input = input;
+                }
+                j
+            }
+
+            /// Signs every digest of an honest transaction (one session per input, the
+            /// same receipt place) and returns the signatures in order.
+            async fn sign_all(&mut self, i: &Intent, inputs: usize) -> Vec<SignaturePart> {
+                let mut parts = Vec::new();
+                let mut last = None;
+                let mut body = None;
+                for input in 0..inputs {
+                    let mut j = self.ask(i, input as u32);
+                    // Every input's session co-signs the same receipt (as the server sends).
+                    if let Task::SignIntent(ij) = &mut j.task {
+                        match &body {
+                            None => body = Some(ij.receipt.clone()),
+                            Some(b) => ij.receipt = b.clone(),
+                        }
+                    }
+                    let o = self.fake.run(j.clone(), |_| None).await;
+                    let mut sigs = o.values().map(|o| match o {
+                        Outcome::Signed {
+                            signature,
+                            recovery_id,
+                            ..
+                        } => (signature.clone(), *recovery_id),
+                        other => panic!("input {input}: {other:?}"),
+                    });
+                    let (sig, rec) = sigs.next().unwrap();
+                    assert!(sigs.all(|(s, _)| s == sig), "the signers agree");
+                    parts.push(SignaturePart {
+                        bytes: hex::decode(sig).unwrap(),
+                        recovery_id: rec,
+                    });
+                    last = Some((j, o));
+                }
+                let (j, o) = last.unwrap();
+                self.history.push(receipt(&j, &o, self.keys));
+                parts
+            }
+
+            /// Every signer refuses `i`, with `needle` in its reason.
+            async fn refused_by_all(&mut self, i: &Intent, needle: &str) {
+                let j = self.ask(i, 0);
+                let o = self.fake.run(j, |_| None).await;
+                assert!(o.values().all(|o| refused(o, needle)), "{needle}: {o:?}");
+            }
+        }
+
+        async fn keygen(
+            fake: &mut FakeServer,
+            all: &[(u16, NodeKey)],
+            key_id: &str,
+            scheme: Scheme,
+        ) -> Vec<u8> {
+            let o = fake
+                .run(
+                    Job {
+                        session: SessionId::random(),
+                        key_id: key_id.into(),
+                        task: Task::Keygen {
+                            scheme,
+                            threshold: 2,
+                        },
+                        parties: all.to_vec(),
+                    },
+                    |_| None,
+                )
+                .await;
+            let Some(Outcome::KeyReady {
+                public_key,
+                chain_code: Some(cc),
+                ..
+            }) = o.values().next()
+            else {
+                panic!("{o:?}")
+            };
+            let cc: [u8; 32] = hex::decode(cc).unwrap().try_into().unwrap();
+            let (child, _) = coffer_proto::hd::derive_public(
+                scheme,
+                &hex::decode(public_key).unwrap(),
+                cc,
+                &"m/0/0".parse().unwrap(),
+            )
+            .unwrap();
+            child
+        }
+
+        fn btc_script(addr: &str) -> String {
+            hex::encode(btc::parse_address(addr, btc::Network::Regtest).unwrap())
+        }
+
+        /// Bitcoin Core's script interpreter on every input, with all spent outputs.
+        fn consensus_verify(raw_hex: &str, spent: &[(String, u64)]) {
+            let raw = hex::decode(raw_hex).unwrap();
+            let scripts: Vec<Vec<u8>> =
+                spent.iter().map(|(s, _)| hex::decode(s).unwrap()).collect();
+            let utxos: Vec<bitcoinconsensus::Utxo> = scripts
+                .iter()
+                .zip(spent)
+                .map(|(s, (_, v))| bitcoinconsensus::Utxo {
+                    script_pubkey: s.as_ptr(),
+                    script_pubkey_len: s.len() as u32,
+                    value: *v as i64,
+                })
+                .collect();
+            for (i, (s, (_, v))) in scripts.iter().zip(spent).enumerate() {
+                bitcoinconsensus::verify_with_flags(
+                    s,
+                    *v,
+                    &raw,
+                    Some(&utxos),
+                    i,
+                    bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT,
+                )
+                .unwrap_or_else(|e| panic!("input {i}: {e:?}"));
+            }
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn signers_decode_chain_transactions_and_refuse_ones_that_contradict_the_intent() {
+            std::env::set_var("COFFER_INSECURE_TEST_PRIMES", "1");
+            let Setup {
+                root,
+                admins,
+                keys,
+                all,
+                mut fake,
+                ..
+            } = setup("chains").await;
+            let people = People {
+                initiator: Identity::generate("ivan"),
+                approvers: (0..3)
+                    .map(|i| Identity::generate(&format!("approver{i}")))
+                    .collect(),
+            };
+            let v1 = SignedPolicy::sign(
+                policy(1, &people, u128::MAX / 2),
+                &[admins[0].signing_key(), admins[1].signing_key()],
+            );
+            let ed = keygen(&mut fake, &all, "k-sol", Scheme::Ed25519).await;
+            let ecdsa = keygen(&mut fake, &all, "k-ecdsa", Scheme::EcdsaSecp256k1).await;
+            let tr = keygen(&mut fake, &all, "k-tr", Scheme::SchnorrBip340).await;
+
+            // --- Solana: a system transfer, signed by threshold Ed25519.
+            let mut c = Chain {
+                fake: &mut fake,
+                all: &all,
+                keys: &keys,
+                people: &people,
+                policy: &v1,
+                key_id: "k-sol",
+                history: vec![],
+            };
+            let from = sol::address(&ed).unwrap();
+            let (to, other) = (
+                sol::address(&[7u8; 32]).unwrap(),
+                sol::address(&[8u8; 32]).unwrap(),
+            );
+            let blockhash = sol::address(&[9u8; 32]).unwrap();
+            let sol_tx = |to: &str, lamports: u64| {
+                ChainTx::solana(&sol::TransferRequest {
+                    from: from.clone(),
+                    to: to.into(),
+                    lamports,
+                    recent_blockhash: blockhash.clone(),
+                })
+                .unwrap()
+            };
+            let honest = sol_tx(&to, 60);
+            let i = c.intent("sol-1", "SOL", &to, 60, &honest);
+            let sigs = c.sign_all(&i, 1).await;
+            let done = honest.finalize(&ed, &sigs).unwrap();
+            assert!(done.tx_id.len() >= 64, "{done:?}");
+            c.refused_by_all(
+                &c.intent("sol-2", "SOL", &to, 60, &sol_tx(&other, 60)),
+                "destination",
+            )
+            .await;
+            c.refused_by_all(
+                &c.intent("sol-3", "SOL", &to, 60, &sol_tx(&to, 61)),
+                "amount",
+            )
+            .await;
+            // A transaction paid by another key than the vault's child key at the path.
+            let stranger = ChainTx::solana(&sol::TransferRequest {
+                from: other.clone(),
+                to: to.clone(),
+                lamports: 60,
+                recent_blockhash: blockhash.clone(),
+            })
+            .unwrap();
+            c.refused_by_all(&c.intent("sol-4", "SOL", &to, 60, &stranger), "source")
+                .await;
+
+            // --- Ethereum: EIP-1559, threshold ECDSA with its recovery id.
+            let mut c = Chain {
+                fake: &mut fake,
+                all: &all,
+                keys: &keys,
+                people: &people,
+                policy: &v1,
+                key_id: "k-ecdsa",
+                history: vec![],
+            };
+            let vault_addr = eth::address(&ecdsa).unwrap();
+            let (to, other) = (
+                "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf",
+                "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            );
+            let eth_tx = |to: &str, value: u128, data: String| {
+                ChainTx::ethereum(&eth::TxRequest {
+                    chain_id: 31337,
+                    nonce: 0,
+                    gas_limit: 100_000,
+                    max_fee_per_gas: 2_000_000_000,
+                    max_priority_fee_per_gas: 1_000_000_000,
+                    to: to.into(),
+                    value,
+                    data,
+                })
+                .unwrap()
+            };
+            let honest = eth_tx(to, 10, String::new());
+            let i = c.intent("eth-1", "ETH", to, 10, &honest);
+            let sigs = c.sign_all(&i, 1).await;
+            let done = honest.finalize(&ecdsa, &sigs).unwrap();
+            assert!(done.signed_tx.starts_with("0x02"), "{done:?}");
+            assert_eq!(eth::address(&ecdsa).unwrap(), vault_addr);
+            c.refused_by_all(
+                &c.intent("eth-2", "ETH", to, 10, &eth_tx(other, 10, String::new())),
+                "destination",
+            )
+            .await;
+            c.refused_by_all(
+                &c.intent("eth-3", "ETH", to, 10, &eth_tx(to, 11, String::new())),
+                "amount",
+            )
+            .await;
+            // ERC-20: the policy sees the token and the real recipient in the calldata, not
+            // the contract the transaction is sent to.
+            let token = "0xdAC17F958D2ee523a2206206994597C13D831ec7";
+            let call = hex::encode(eth::erc20_transfer_data(other, 5).unwrap());
+            let erc = eth_tx(token, 0, call);
+            let asset = format!("ERC20:{token}");
+            c.refused_by_all(&c.intent("eth-4", &asset, token, 5, &erc), "destination")
+                .await;
+            c.refused_by_all(&c.intent("eth-5", "ETH", other, 5, &erc), "asset")
+                .await;
+            let i = c.intent("eth-6", &asset, other, 5, &erc);
+            let sigs = c.sign_all(&i, 1).await;
+            erc.finalize(&ecdsa, &sigs).unwrap();
+            let ecdsa_history = c.history.clone();
+
+            // --- Bitcoin P2WPKH (ECDSA) and P2TR (BIP340, BIP86 tweak): two inputs each, one
+            // signing session per input.
+            for (key_id, child, spend) in [
+                ("k-ecdsa", &ecdsa, btc::Spend::P2wpkh),
+                ("k-tr", &tr, btc::Spend::P2tr),
+            ] {
+                let mut c = Chain {
+                    fake: &mut fake,
+                    all: &all,
+                    keys: &keys,
+                    people: &people,
+                    policy: &v1,
+                    key_id,
+                    history: vec![],
+                };
+                if key_id == "k-ecdsa" {
+                    // The Ethereum receipts above are this key's chain.
+                    c.history = ecdsa_history.clone();
+                }
+                let source = btc::address(spend, child, btc::Network::Regtest).unwrap();
+                let script = btc_script(&source);
+                let utxos = vec![
+                    btc::Utxo {
+                        txid: "11".repeat(32),
+                        vout: 0,
+                        value: 40_000,
+                        script_pubkey: script.clone(),
+                    },
+                    btc::Utxo {
+                        txid: "22".repeat(32),
+                        vout: 1,
+                        value: 30_000,
+                        script_pubkey: script.clone(),
+                    },
+                ];
+                let to = btc::p2wpkh_address(
+                    &hex::decode(
+                        "0330d54fd0dd420a6e5f8d3624f5f3482cae350f79d5f0753bf5beef9c2d91af3c",
+                    )
+                    .unwrap(),
+                    btc::Network::Regtest,
+                )
+                .unwrap();
+                let other = btc::p2tr_address(
+                    &hex::decode(
+                        "cc8a4bc64d897bddc5fbc2f670f7a8ba0b386779106cf1223c6fc5d7cd6fc115",
+                    )
+                    .unwrap(),
+                    btc::Network::Regtest,
+                )
+                .unwrap();
+                let btc_tx = |to: &str, amount: u64| {
+                    ChainTx::bitcoin(&btc::SpendRequest {
+                        network: btc::Network::Regtest,
+                        spend,
+                        source_key: hex::encode(child),
+                        to: to.into(),
+                        amount,
+                        fee_rate: 2,
+                        utxos: utxos.clone(),
+                    })
+                    .unwrap()
+                };
+                let honest = btc_tx(&to, 50_000);
+                let d = honest.decode(child).unwrap();
+                assert_eq!(d.signatures, 2, "both inputs are needed");
+                let i = c.intent(&format!("{key_id}-btc-1"), "BTC", &to, 50_000, &honest);
+                let sigs = c.sign_all(&i, 2).await;
+                let done = honest.finalize(child, &sigs).unwrap();
+                consensus_verify(
+                    &done.signed_tx,
+                    &utxos
+                        .iter()
+                        .map(|u| (u.script_pubkey.clone(), u.value))
+                        .collect::<Vec<_>>(),
+                );
+                c.refused_by_all(
+                    &c.intent(
+                        &format!("{key_id}-btc-2"),
+                        "BTC",
+                        &to,
+                        50_000,
+                        &btc_tx(&other, 50_000),
+                    ),
+                    "destination",
+                )
+                .await;
+                c.refused_by_all(
+                    &c.intent(
+                        &format!("{key_id}-btc-3"),
+                        "BTC",
+                        &to,
+                        50_000,
+                        &btc_tx(&to, 50_001),
+                    ),
+                    "amount",
+                )
+                .await;
+                // A server asking for an input the transaction does not have.
+                let i = c.intent(&format!("{key_id}-btc-4"), "BTC", &to, 50_000, &honest);
+                let j = c.ask(&i, 2);
+                let o = c.fake.run(j, |_| None).await;
+                assert!(o.values().all(|o| refused(o, "input 2")), "{o:?}");
+            }
+            let _ = std::fs::remove_dir_all(&root);
+        }
     }
 }
 

@@ -324,17 +324,22 @@ pub async fn intent_job(
         policy,
         receipt: body.clone(),
         history,
+        input: 0,
     })
 }
 
-async fn attempt(
-    s: &AppState,
-    t: &TxRecord,
-    k: &KeyRecord,
-    body: &ReceiptBody,
-) -> Result<(), Failure> {
-    let job_body = intent_job(s, t, body).await?;
-    let intent = job_body.intent.clone();
+/// One signature from one session: the agreed signature and recovery id, the signers'
+/// receipt co-signatures, and who took part.
+struct Session {
+    signature: String,
+    recovery_id: Option<u8>,
+    cosigs: Vec<(PublicKey, Signature)>,
+    parties: Vec<(u16, NodeKey)>,
+}
+
+/// Runs one signing session for `job_body` (one digest) with the first `t` connected
+/// members; the signers must agree on the signature and each co-sign the receipt.
+async fn session(s: &AppState, k: &KeyRecord, job_body: IntentJob) -> Result<Session, Failure> {
     #[cfg(feature = "relay-faults")]
     let job_body = test_faults::tamper(job_body);
     let parties: Vec<(u16, NodeKey)> = members(k)
@@ -360,7 +365,6 @@ async fn attempt(
         Err(JobError::Refused { by, reason }) => return Err(Failure::Refused { by, reason }),
         Err(e) => return Err(Failure::Transient(e.to_string())),
     };
-    // Agreement, then an independent check against the child key derived here.
     let mut agreed: Option<(String, Option<u8>)> = None;
     let mut cosigs: Vec<(PublicKey, Signature)> = Vec::new();
     for (node, o) in &outcomes {
@@ -397,29 +401,127 @@ async fn attempt(
         cosigs.push((PublicKey(node.0), sig));
     }
     let (signature, recovery_id) = agreed.ok_or_else(|| Failure::Transient("no outcome".into()))?;
+    Ok(Session {
+        signature,
+        recovery_id,
+        cosigs,
+        parties,
+    })
+}
+
+/// What the signers sign for an intent, computed here too to check their signatures.
+struct ToSign {
+    /// The chain transaction, if the intent carries one.
+    tx: Option<coffer_chains::ChainTx>,
+    /// The digests, one session each.
+    digests: Vec<Vec<u8>>,
+    /// The key every signature verifies under (the Taproot output key for P2TR).
+    verify_key: Vec<u8>,
+}
+
+/// What the signers sign for `intent` under `child`: the chain transaction's digests with
+/// the key each verifies under, or the intent message.
+fn digests(k: &KeyRecord, intent: &Intent, child: &[u8]) -> Result<ToSign, Failure> {
+    let Some(text) = &intent.transaction else {
+        return Ok(ToSign {
+            tx: None,
+            digests: vec![intent.message().to_vec()],
+            verify_key: child.to_vec(),
+        });
+    };
+    let bad = |e: coffer_chains::ChainError| Failure::Transient(format!("stored transaction: {e}"));
+    let tx = coffer_chains::ChainTx::parse(text).map_err(bad)?;
+    let digests = tx.digests(child).map_err(bad)?;
+    let verify_key = match tx.sign_mode() {
+        coffer_chains::SignMode::TaprootKeyPath => coffer_chains::btc::taproot_output_key(child)
+            .map_err(|e| bad(e.into()))?
+            .to_vec(),
+        coffer_chains::SignMode::Plain => child.to_vec(),
+    };
+    if tx.scheme().name() != k.scheme.name() {
+        return Err(Failure::Transient(
+            "the transaction needs another key".into(),
+        ));
+    }
+    Ok(ToSign {
+        tx: Some(tx),
+        digests,
+        verify_key,
+    })
+}
+
+async fn attempt(
+    s: &AppState,
+    t: &TxRecord,
+    k: &KeyRecord,
+    body: &ReceiptBody,
+) -> Result<(), Failure> {
+    let job_body = intent_job(s, t, body).await?;
+    let intent = job_body.intent.clone();
     let path: DerivationPath = intent
         .path
         .parse()
         .map_err(|_| Failure::Transient("stored path".into()))?;
     let child = super::vaults::child_public_key(k, &path)?;
-    let sig_bytes =
-        hex::decode(&signature).map_err(|_| Failure::Transient("signature hex".into()))?;
-    if !coffer_proto::verify::verify(k.scheme, &child, &intent.message(), &sig_bytes)
-        .unwrap_or(false)
-    {
-        return Err(Failure::Transient(
-            "the signers' signature does not verify under the derived key".into(),
-        ));
+    let ToSign {
+        tx: chain_tx,
+        digests,
+        verify_key,
+    } = digests(k, &intent, &child)?;
+    // One session per digest (one per Bitcoin input); each signer answers a digest it
+    // signed before from its ledger, so a retry after a failure resumes where it stopped.
+    let mut sessions = Vec::with_capacity(digests.len());
+    for (i, digest) in digests.iter().enumerate() {
+        let mut job = job_body.clone();
+        job.input = u32::try_from(i).map_err(|_| Failure::Transient("too many inputs".into()))?;
+        let done = session(s, k, job).await?;
+        // An independent check of every signature against the key derived here.
+        let sig_bytes =
+            hex::decode(&done.signature).map_err(|_| Failure::Transient("signature hex".into()))?;
+        if !coffer_proto::verify::verify(k.scheme, &verify_key, digest, &sig_bytes).unwrap_or(false)
+        {
+            return Err(Failure::Transient(format!(
+                "the signers' signature of digest {i} does not verify under the derived key"
+            )));
+        }
+        sessions.push(done);
     }
+    let first = sessions
+        .first()
+        .ok_or_else(|| Failure::Transient("nothing was signed".into()))?;
+    let finished = match &chain_tx {
+        None => None,
+        Some(tx) => {
+            let parts: Vec<coffer_chains::SignaturePart> = sessions
+                .iter()
+                .map(|d| {
+                    Ok(coffer_chains::SignaturePart {
+                        bytes: hex::decode(&d.signature)
+                            .map_err(|_| Failure::Transient("signature hex".into()))?,
+                        recovery_id: d.recovery_id,
+                    })
+                })
+                .collect::<Result<_, Failure>>()?;
+            Some(
+                tx.finalize(&child, &parts)
+                    .map_err(|e| Failure::Transient(format!("finishing the transaction: {e}")))?,
+            )
+        }
+    };
     let receipt = Receipt {
         body: body.clone(),
-        signatures: cosigs,
+        signatures: first.cosigs.clone(),
     };
     let members_keys: Vec<PublicKey> = k.parties.iter().map(|p| PublicKey(p.0)).collect();
     receipt
         .verify(&members_keys, k.threshold)
         .map_err(|e| Failure::Transient(format!("receipt: {e}")))?;
-    let signer_names: Vec<String> = parties.iter().map(|(_, p)| name_of(&s.roster, p)).collect();
+    let signer_names: Vec<String> = first
+        .parties
+        .iter()
+        .map(|(_, p)| name_of(&s.roster, p))
+        .collect();
+    let signatures: Vec<String> = sessions.iter().map(|d| d.signature.clone()).collect();
     let now = unix_now();
     let store = async {
         let mut tx = s.db.begin().await?;
@@ -431,15 +533,30 @@ async fn attempt(
             at: body.at,
         })
         .await?;
-        tx.set_signed(&t.id, &signature, recovery_id, &signer_names, now)
-            .await?;
+        tx.set_signed(
+            &t.id,
+            &crate::db::Signed {
+                signatures: &signatures,
+                recovery_id: first.recovery_id,
+                signers: &signer_names,
+                finished: finished.as_ref(),
+            },
+            now,
+        )
+        .await?;
+        let mut detail =
+            json!({"seq": body.seq, "signers": signer_names, "signature": first.signature});
+        if let Some(f) = &finished {
+            detail["tx_id"] = json!(f.tx_id);
+            detail["signatures"] = json!(signatures.len());
+        }
         tx.append_audit(
             AuditEvent {
                 tenant: t.tenant_id.clone(),
                 actor: "server".into(),
                 action: "transaction.signed".into(),
                 object: t.id.clone(),
-                detail: json!({"seq": body.seq, "signers": signer_names, "signature": signature}),
+                detail,
             },
             now,
         )

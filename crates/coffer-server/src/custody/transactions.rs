@@ -103,6 +103,25 @@ pub async fn tx_json(s: &AppState, t: &TxRecord) -> Result<Value, ApiError> {
             .map(hex::encode),
         _ => None,
     };
+    // What the chain transaction does, decoded here (never as anyone claims it).
+    let chain = match (s.db.key(&t.key_id).await?, stored_intent(t)) {
+        (Some(k), Ok(i)) => match (&i.transaction, i.path.parse::<DerivationPath>()) {
+            (Some(text), Ok(p)) => {
+                match (
+                    coffer_chains::ChainTx::parse(text),
+                    child_public_key(&k, &p),
+                ) {
+                    (Ok(tx), Ok(child)) => match tx.decode(&child) {
+                        Ok(d) => json!(d),
+                        Err(e) => json!({"error": e.to_string()}),
+                    },
+                    _ => json!({"error": "the transaction does not parse"}),
+                }
+            }
+            _ => Value::Null,
+        },
+        _ => Value::Null,
+    };
     let signers: Value = t
         .signers
         .as_deref()
@@ -130,6 +149,10 @@ pub async fn tx_json(s: &AppState, t: &TxRecord) -> Result<Value, ApiError> {
         "seq": t.seq,
         "signature": t.signature,
         "recovery_id": t.recovery_id,
+        "signatures": t.signatures.as_deref().and_then(|x| serde_json::from_str::<Value>(x).ok()),
+        "chain": chain,
+        "signed_tx": t.signed_tx,
+        "tx_id": t.chain_tx_id,
         "public_key": public_key,
         "signers": signers,
         "attempts": t.attempts,
@@ -137,6 +160,35 @@ pub async fn tx_json(s: &AppState, t: &TxRecord) -> Result<Value, ApiError> {
         "updated_at": t.updated_at,
         "expires_at": t.expires_at,
     }))
+}
+
+/// A chain transaction is decoded here too, under the child key derived from the vault key,
+/// so that a transaction that does not match its intent, or cannot be signed by the key, is
+/// refused before any signing session starts (the signers check it again themselves).
+async fn check_chain_tx(
+    s: &AppState,
+    key_id: &str,
+    path: &DerivationPath,
+    intent: &Intent,
+    text: &str,
+) -> Result<coffer_chains::Decoded, ApiError> {
+    let k =
+        s.db.key(key_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("key missing"))?;
+    let tx = coffer_chains::ChainTx::parse(text)
+        .map_err(|e| ApiError::bad_request(format!("intent transaction: {e}")))?;
+    if tx.scheme().name() != k.scheme.name() {
+        return Err(ApiError::bad_request(format!(
+            "a {} transaction of this kind is signed with a {} key; the wallet's key is {}",
+            tx.chain(),
+            tx.scheme().name(),
+            k.scheme.name()
+        )));
+    }
+    let child = child_public_key(&k, path)?;
+    tx.check_intent(&child, &intent.asset, &intent.destination, intent.amount.0)
+        .map_err(|e| ApiError::bad_request(format!("intent transaction: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -217,6 +269,9 @@ pub async fn create(State(s): State<AppState>, a: Authed) -> ApiResult {
             wallet.index
         )));
     }
+    if let Some(text) = &intent.transaction {
+        check_chain_tx(&s, key_id, &path, &intent, text).await?;
+    }
     let policy_record = s.db.current_policy(&vault.id).await?.ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::CONFLICT,
@@ -285,6 +340,9 @@ pub async fn create(State(s): State<AppState>, a: Authed) -> ApiResult {
         signature: None,
         recovery_id: None,
         signers: None,
+        signatures: None,
+        signed_tx: None,
+        chain_tx_id: None,
         attempts: 0,
         created_at: now,
         updated_at: now,

@@ -168,6 +168,8 @@ fn wallet_json(w: &WalletRecord, key_id: Option<&str>) -> Value {
         "scheme": w.scheme,
         "asset": w.asset,
         "index": w.index,
+        "chain": w.chain,
+        "network": w.network,
         "key_id": key_id,
         "created_at": w.created_at,
     })
@@ -187,10 +189,24 @@ struct NewWallet {
     name: String,
     scheme: String,
     asset: String,
+    #[serde(default)]
+    chain: Option<String>,
+    #[serde(default)]
+    network: Option<String>,
 }
 
-/// Checks an asset code: 1 to 16 characters of `A-Z`, `0-9`, `-`, `.`.
+/// Checks an asset code: 1 to 16 characters of `A-Z`, `0-9`, `-`, `.`; or an ERC-20 token
+/// as `ERC20:<EIP-55 contract address>` (what the signers decode a token transfer to).
 pub fn check_asset(asset: &str) -> Result<(), ApiError> {
+    if let Some(contract) = asset.strip_prefix("ERC20:") {
+        return match coffer_chains::eth::parse_address(contract) {
+            Ok(checksummed) if checksummed == contract => Ok(()),
+            Ok(checksummed) => Err(ApiError::bad_request(format!(
+                "an ERC-20 asset names its contract in EIP-55 form: ERC20:{checksummed}"
+            ))),
+            Err(e) => Err(ApiError::bad_request(format!("ERC-20 contract: {e}"))),
+        };
+    }
     let ok = (1..=16).contains(&asset.len())
         && asset
             .bytes()
@@ -199,9 +215,52 @@ pub fn check_asset(asset: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(
-            "asset must be 1 to 16 characters of A-Z, 0-9, '-', '.' (BTC, ETH, SOL, USDC)",
+            "asset must be 1 to 16 characters of A-Z, 0-9, '-', '.' (BTC, ETH, SOL, USDC), or ERC20:<contract>",
         ))
     }
+}
+
+/// A wallet's chain and network: the chain must have addresses for the scheme's keys, the
+/// network must be one of the chain's, and the asset must be the chain's (`BTC`, `ETH` or an
+/// `ERC20:` token, `SOL`), since the signers decode transactions to those.
+fn check_chain(
+    req: &NewWallet,
+    scheme: Scheme,
+) -> Result<(Option<String>, Option<String>), ApiError> {
+    let Some(name) = &req.chain else {
+        if req.network.is_some() {
+            return Err(ApiError::bad_request("a network needs a chain"));
+        }
+        return Ok((None, None));
+    };
+    let bad = |e: coffer_chains::ChainError| ApiError::bad_request(e.to_string());
+    let chain: coffer_chains::Chain = name.parse().map_err(bad)?;
+    let key_scheme = coffer_chains::KeyScheme::from_name(scheme.name()).map_err(bad)?;
+    coffer_chains::check_supported(chain, req.network.as_deref(), key_scheme).map_err(bad)?;
+    let native = match chain {
+        coffer_chains::Chain::Bitcoin => "BTC",
+        coffer_chains::Chain::Ethereum => "ETH",
+        coffer_chains::Chain::Solana => "SOL",
+    };
+    let token_ok = chain == coffer_chains::Chain::Ethereum && req.asset.starts_with("ERC20:");
+    if req.asset != native && !token_ok {
+        return Err(ApiError::bad_request(format!(
+            "a {chain} wallet holds {native}{}, not {}",
+            if chain == coffer_chains::Chain::Ethereum {
+                " or an ERC20:<contract> token"
+            } else {
+                ""
+            },
+            req.asset
+        )));
+    }
+    let network = match chain {
+        coffer_chains::Chain::Bitcoin => {
+            Some(req.network.clone().unwrap_or_else(|| "mainnet".into()))
+        }
+        _ => req.network.clone(),
+    };
+    Ok((Some(chain.name().to_string()), network))
 }
 
 /// `POST /v1/vaults/{id}/wallets` (admins).
@@ -226,6 +285,7 @@ pub async fn create_wallet(
             scheme.name()
         )));
     }
+    let (chain, network) = check_chain(&req, scheme)?;
     let now = unix_now();
     let mut tx = s.db.begin().await?;
     let index = tx.next_wallet_index(&v.id).await?;
@@ -240,6 +300,8 @@ pub async fn create_wallet(
         scheme: scheme.name().to_string(),
         asset: req.asset,
         index,
+        chain,
+        network,
         created_at: now,
     };
     tx.insert_wallet(&w)
@@ -254,7 +316,7 @@ pub async fn create_wallet(
             actor: a.caller.actor(),
             action: "wallet.created".into(),
             object: w.id.clone(),
-            detail: json!({"vault": v.id, "name": w.name, "scheme": w.scheme, "asset": w.asset, "index": w.index}),
+            detail: json!({"vault": v.id, "name": w.name, "scheme": w.scheme, "asset": w.asset, "index": w.index, "chain": w.chain, "network": w.network}),
         },
         now,
     )
@@ -300,12 +362,29 @@ pub fn child_public_key(k: &KeyRecord, path: &DerivationPath) -> Result<Vec<u8>,
         .map_err(|e| ApiError::internal(format!("derivation: {e}")))
 }
 
-fn address_json(a: &AddressRecord) -> Value {
+/// The address of `public_key` (hex) on the wallet's chain, if the wallet names one.
+fn chain_address(w: &WalletRecord, public_key: &str) -> Result<Option<String>, ApiError> {
+    let Some(chain) = &w.chain else {
+        return Ok(None);
+    };
+    let bad = |e: coffer_chains::ChainError| ApiError::bad_request(e.to_string());
+    let chain: coffer_chains::Chain = chain.parse().map_err(bad)?;
+    let scheme = coffer_chains::KeyScheme::from_name(&w.scheme).map_err(bad)?;
+    let key = hex::decode(public_key).map_err(|_| ApiError::internal("stored public key"))?;
+    coffer_chains::address(chain, w.network.as_deref(), scheme, &key)
+        .map(Some)
+        .map_err(bad)
+}
+
+fn address_json(w: &WalletRecord, a: &AddressRecord) -> Value {
     json!({
         "wallet_id": a.wallet_id,
         "index": a.index,
         "path": a.path,
         "public_key": a.public_key,
+        "chain": w.chain,
+        "network": w.network,
+        "address": chain_address(w, &a.public_key).ok().flatten(),
         "created_at": a.created_at,
     })
 }
@@ -349,7 +428,7 @@ pub async fn new_address(
     )
     .await?;
     tx.commit().await?;
-    Ok(Json(address_json(&record)))
+    Ok(Json(address_json(&w, &record)))
 }
 
 /// `GET /v1/wallets/{id}/addresses`.
@@ -362,6 +441,6 @@ pub async fn list_addresses(
     let w = load_wallet(&s, &a.caller, &id).await?;
     let list = s.db.addresses(&w.id).await?;
     Ok(Json(json!({
-        "addresses": list.iter().map(address_json).collect::<Vec<_>>()
+        "addresses": list.iter().map(|a| address_json(&w, a)).collect::<Vec<_>>()
     })))
 }

@@ -81,6 +81,10 @@ pub struct WalletRecord {
     pub asset: String,
     /// Its index in the vault (unique within the vault; part of its derivation path).
     pub index: u32,
+    /// The chain its addresses are encoded for (`bitcoin`, `ethereum`, `solana`), if any.
+    pub chain: Option<String>,
+    /// The chain's network (`mainnet`, `testnet`, `signet`, `regtest`, ...), if any.
+    pub network: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -159,6 +163,8 @@ fn wallet_from_row(row: &AnyRow) -> Result<WalletRecord, DbError> {
         scheme: col(row, "scheme", DOING)?,
         asset: col(row, "asset", DOING)?,
         index: uint(col(row, "wallet_index", DOING)?, DOING, "wallet index")?,
+        chain: col(row, "chain", DOING)?,
+        network: col(row, "network", DOING)?,
         created_at: col(row, "created_at", DOING)?,
     })
 }
@@ -187,7 +193,7 @@ fn policy_from_row(row: &AnyRow) -> Result<PolicyRecord, DbError> {
 }
 
 const WALLET_COLUMNS: &str =
-    "id, tenant_id, vault_id, name, scheme, asset, wallet_index, created_at";
+    "id, tenant_id, vault_id, name, scheme, asset, wallet_index, chain, network, created_at";
 const POLICY_COLUMNS: &str = "vault_id, version, document, hash, created_by, created_at";
 
 impl DbTx {
@@ -287,7 +293,7 @@ impl DbTx {
     pub async fn insert_wallet(&mut self, w: &WalletRecord) -> Result<(), DbError> {
         sqlx::query(
             "INSERT INTO wallets (id, tenant_id, vault_id, name, scheme, asset, wallet_index, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             chain, network, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&w.id)
         .bind(&w.tenant_id)
@@ -296,6 +302,8 @@ impl DbTx {
         .bind(&w.scheme)
         .bind(&w.asset)
         .bind(i64::from(w.index))
+        .bind(w.chain.as_deref())
+        .bind(w.network.as_deref())
         .bind(w.created_at)
         .execute(self.conn())
         .await

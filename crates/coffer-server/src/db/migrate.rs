@@ -39,6 +39,11 @@ const SQLITE: &[Migration] = &[
         name: "audit_checkpoints",
         sql: include_str!("../../migrations/sqlite/0003_audit_checkpoints.sql"),
     },
+    Migration {
+        version: 4,
+        name: "chain_transactions",
+        sql: include_str!("../../migrations/sqlite/0004_chain_transactions.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -56,6 +61,11 @@ const POSTGRES: &[Migration] = &[
         version: 3,
         name: "audit_checkpoints",
         sql: include_str!("../../migrations/postgres/0003_audit_checkpoints.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "chain_transactions",
+        sql: include_str!("../../migrations/postgres/0004_chain_transactions.sql"),
     },
 ];
 

@@ -41,7 +41,7 @@ pub use custody::{
 };
 pub use keys::KeyRecord;
 pub use receipts::ReceiptRecord;
-pub use requests::{ApprovalRecord, TxRecord};
+pub use requests::{ApprovalRecord, Signed, TxRecord};
 
 /// Which database the server runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

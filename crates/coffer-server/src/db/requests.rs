@@ -48,6 +48,12 @@ pub struct TxRecord {
     pub recovery_id: Option<u8>,
     /// The signers that signed (a JSON array of names), once signed.
     pub signers: Option<String>,
+    /// Every signature (JSON array of hex, one per digest of a chain transaction), once signed.
+    pub signatures: Option<String>,
+    /// The finished chain transaction in its chain's encoding, once signed.
+    pub signed_tx: Option<String>,
+    /// Its id on chain (txid, transaction hash, first signature), once signed.
+    pub chain_tx_id: Option<String>,
     /// Signing attempts so far.
     pub attempts: u32,
     /// Unix seconds.
@@ -79,7 +85,8 @@ pub struct ApprovalRecord {
 
 const TX_COLUMNS: &str = "id, tenant_id, vault_id, wallet_id, key_id, intent, intent_hash, \
      initiator, initiator_signature, state, rule, reason, policy_version, seq, receipt_body, \
-     signature, recovery_id, signers, attempts, created_at, updated_at, expires_at";
+     signature, recovery_id, signers, signatures, signed_tx, chain_tx_id, attempts, \
+     created_at, updated_at, expires_at";
 
 fn tx_from_row(row: &AnyRow) -> Result<TxRecord, DbError> {
     const DOING: &str = "reading a transaction";
@@ -106,6 +113,9 @@ fn tx_from_row(row: &AnyRow) -> Result<TxRecord, DbError> {
             .map(|r| uint(r, DOING, "recovery id"))
             .transpose()?,
         signers: col(row, "signers", DOING)?,
+        signatures: col(row, "signatures", DOING)?,
+        signed_tx: col(row, "signed_tx", DOING)?,
+        chain_tx_id: col(row, "chain_tx_id", DOING)?,
         attempts: uint(col(row, "attempts", DOING)?, DOING, "attempts")?,
         created_at: col(row, "created_at", DOING)?,
         updated_at: col(row, "updated_at", DOING)?,
@@ -124,6 +134,18 @@ fn approval_from_row(row: &AnyRow) -> Result<ApprovalRecord, DbError> {
         reason: col(row, "reason", DOING)?,
         created_at: col(row, "created_at", DOING)?,
     })
+}
+
+/// What a finished signing stores with a request.
+pub struct Signed<'a> {
+    /// Every signature (hex), one per digest; the first is also the `signature` column.
+    pub signatures: &'a [String],
+    /// The first signature's ECDSA recovery id.
+    pub recovery_id: Option<u8>,
+    /// The signers' names.
+    pub signers: &'a [String],
+    /// The finished chain transaction, when the intent carried one.
+    pub finished: Option<&'a coffer_chains::Finished>,
 }
 
 impl DbTx {
@@ -237,18 +259,26 @@ impl DbTx {
     pub async fn set_signed(
         &mut self,
         id: &str,
-        signature: &str,
-        recovery_id: Option<u8>,
-        signers: &[String],
+        signed: &Signed<'_>,
         now: i64,
     ) -> Result<(), DbError> {
         sqlx::query(
             "UPDATE transactions SET state = 'signed', signature = $1, recovery_id = $2, \
-             signers = $3, updated_at = $4 WHERE id = $5",
+             signers = $3, signatures = $4, signed_tx = $5, chain_tx_id = $6, updated_at = $7 \
+             WHERE id = $8",
         )
-        .bind(signature)
-        .bind(recovery_id.map(i64::from))
-        .bind(serde_json::to_string(signers).unwrap_or_else(|_| "[]".into()))
+        .bind(
+            signed
+                .signatures
+                .first()
+                .map(String::as_str)
+                .unwrap_or_default(),
+        )
+        .bind(signed.recovery_id.map(i64::from))
+        .bind(serde_json::to_string(signed.signers).unwrap_or_else(|_| "[]".into()))
+        .bind(serde_json::to_string(signed.signatures).unwrap_or_else(|_| "[]".into()))
+        .bind(signed.finished.map(|f| f.signed_tx.as_str()))
+        .bind(signed.finished.map(|f| f.tx_id.as_str()))
         .bind(now)
         .bind(id)
         .execute(self.conn())

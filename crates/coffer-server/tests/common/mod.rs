@@ -365,6 +365,7 @@ pub fn intent(t: &Tenant, w: &Value, request_id: &str, amount: u128) -> Intent {
         initiator: PublicKey(t.initiator.node_key().0),
         created_at: now(),
         expires_at: now() + 3600,
+        transaction: None,
     }
 }
 

@@ -1,0 +1,351 @@
+//! [`ChainTx`]: the unsigned transaction an intent carries, its decoding and comparison with
+//! the intent, the digests the signers sign, and the finished transaction.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Chain, ChainError, KeyScheme};
+
+/// An unsigned chain transaction, as carried (JSON text) in `Intent::transaction`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "chain", rename_all = "lowercase")]
+pub enum ChainTx {
+    /// A Bitcoin spend from one vault address (P2WPKH or P2TR key path).
+    Bitcoin {
+        /// The network the addresses are on.
+        network: coffer_btc::Network,
+        /// The kind of the spending vault address.
+        spend: coffer_btc::Spend,
+        /// The PSBT (BIP174), hex.
+        psbt: String,
+    },
+    /// An Ethereum EIP-1559 transaction (native ETH or an ERC-20 `transfer`).
+    Ethereum {
+        /// The unsigned EIP-2718 payload (`0x02 || rlp(...)`), hex with `0x`.
+        unsigned: String,
+    },
+    /// A Solana system-program transfer.
+    Solana {
+        /// The legacy message the fee payer signs, hex.
+        message: String,
+    },
+}
+
+/// What a transaction does, as decoded by the chain code (never as claimed by anyone).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decoded {
+    /// The chain.
+    pub chain: String,
+    /// The asset moved: `BTC`, `ETH`, `ERC20:<checksummed contract>`, `SOL`.
+    pub asset: String,
+    /// The real recipient.
+    pub destination: String,
+    /// The amount in the asset's base unit (sats, wei or token units, lamports).
+    pub amount: u128,
+    /// The fee (Bitcoin), or the most the transaction can pay in fees (Ethereum), when known.
+    pub fee: Option<u128>,
+    /// The number of signatures the transaction needs (one per Bitcoin input).
+    pub signatures: usize,
+}
+
+/// How the signers sign a digest of this transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignMode {
+    /// Under the child key itself.
+    Plain,
+    /// Under the child key's BIP86 Taproot output key (P2TR key-path spends).
+    TaprootKeyPath,
+}
+
+/// One signature for [`ChainTx::finalize`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignaturePart {
+    /// The 64 signature bytes (`r || s` for ECDSA).
+    pub bytes: Vec<u8>,
+    /// The ECDSA recovery id (Ethereum needs it).
+    pub recovery_id: Option<u8>,
+}
+
+/// A finished transaction in its chain's own encoding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finished {
+    /// Bitcoin: hex without `0x`; Ethereum: `0x` hex; Solana: base64.
+    pub signed_tx: String,
+    /// Bitcoin txid, Ethereum transaction hash, Solana first signature (base58).
+    pub tx_id: String,
+}
+
+fn unhex(s: &str, what: &str) -> Result<Vec<u8>, ChainError> {
+    let s = s.strip_prefix("0x").unwrap_or(s);
+    hex::decode(s).map_err(|e| ChainError::Format(format!("{what} is not hex: {e}")))
+}
+
+fn sig64(part: &SignaturePart, i: usize) -> Result<[u8; 64], ChainError> {
+    part.bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| ChainError::Signatures(format!("signature {i} is not 64 bytes")))
+}
+
+impl ChainTx {
+    /// Builds a Bitcoin spend (input selection, change, fee) from caller-supplied UTXOs.
+    pub fn bitcoin(req: &coffer_btc::SpendRequest) -> Result<Self, ChainError> {
+        let psbt = coffer_btc::build_psbt(req)?;
+        Ok(ChainTx::Bitcoin {
+            network: req.network,
+            spend: req.spend,
+            psbt: hex::encode(psbt),
+        })
+    }
+
+    /// Builds an EIP-1559 transaction.
+    pub fn ethereum(req: &coffer_eth::TxRequest) -> Result<Self, ChainError> {
+        let unsigned = coffer_eth::build_eip1559(req)?;
+        Ok(ChainTx::Ethereum {
+            unsigned: format!("0x{}", hex::encode(unsigned)),
+        })
+    }
+
+    /// Builds a Solana system-program transfer.
+    pub fn solana(req: &coffer_sol::TransferRequest) -> Result<Self, ChainError> {
+        let message = coffer_sol::build_transfer(req)?;
+        Ok(ChainTx::Solana {
+            message: hex::encode(message),
+        })
+    }
+
+    /// Parses the JSON text an intent carries.
+    pub fn parse(text: &str) -> Result<Self, ChainError> {
+        serde_json::from_str(text).map_err(|e| ChainError::Format(e.to_string()))
+    }
+
+    /// The JSON text an intent carries.
+    pub fn to_text(&self) -> String {
+        // Serializing plain strings and unit enums cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> Chain {
+        match self {
+            ChainTx::Bitcoin { .. } => Chain::Bitcoin,
+            ChainTx::Ethereum { .. } => Chain::Ethereum,
+            ChainTx::Solana { .. } => Chain::Solana,
+        }
+    }
+
+    /// The vault key scheme that signs it.
+    pub fn scheme(&self) -> KeyScheme {
+        match self {
+            ChainTx::Bitcoin {
+                spend: coffer_btc::Spend::P2wpkh,
+                ..
+            }
+            | ChainTx::Ethereum { .. } => KeyScheme::Ecdsa,
+            ChainTx::Bitcoin {
+                spend: coffer_btc::Spend::P2tr,
+                ..
+            } => KeyScheme::Bip340,
+            ChainTx::Solana { .. } => KeyScheme::Ed25519,
+        }
+    }
+
+    /// How its digests are signed.
+    pub fn sign_mode(&self) -> SignMode {
+        match self {
+            ChainTx::Bitcoin {
+                spend: coffer_btc::Spend::P2tr,
+                ..
+            } => SignMode::TaprootKeyPath,
+            _ => SignMode::Plain,
+        }
+    }
+
+    fn check_key(&self, key: &[u8]) -> Result<(), ChainError> {
+        let (expected, len) = match self.scheme() {
+            KeyScheme::Ecdsa => ("33-byte compressed secp256k1", 33),
+            KeyScheme::Bip340 => ("32-byte x-only secp256k1", 32),
+            KeyScheme::Ed25519 => ("32-byte Ed25519", 32),
+        };
+        if key.len() != len {
+            return Err(ChainError::Key {
+                chain: self.chain().name(),
+                expected,
+                actual: key.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Decodes what the transaction does when signed by `key`, the vault's child public key
+    /// at the intent's path (Bitcoin: the spending address's key; its inputs and change must
+    /// belong to it; Solana: the fee payer must be it).
+    pub fn decode(&self, key: &[u8]) -> Result<Decoded, ChainError> {
+        self.check_key(key)?;
+        match self {
+            ChainTx::Bitcoin {
+                network,
+                spend,
+                psbt,
+            } => {
+                let d = coffer_btc::decode(&unhex(psbt, "psbt")?, *network, *spend, key)?;
+                Ok(Decoded {
+                    chain: Chain::Bitcoin.name().into(),
+                    asset: "BTC".into(),
+                    destination: d.destination,
+                    amount: u128::from(d.amount),
+                    fee: Some(u128::from(d.fee)),
+                    signatures: d.inputs,
+                })
+            }
+            ChainTx::Ethereum { unsigned } => {
+                let d = coffer_eth::decode_eip1559(&unhex(unsigned, "unsigned")?)?;
+                let asset = match &d.token {
+                    None => "ETH".to_string(),
+                    Some(token) => format!("ERC20:{token}"),
+                };
+                Ok(Decoded {
+                    chain: Chain::Ethereum.name().into(),
+                    asset,
+                    destination: d.recipient,
+                    amount: d.amount,
+                    fee: Some(d.max_fee),
+                    signatures: 1,
+                })
+            }
+            ChainTx::Solana { message } => {
+                let d = coffer_sol::decode_transfer(&unhex(message, "message")?)?;
+                let payer = coffer_sol::address(key)?;
+                if d.from != payer {
+                    return Err(ChainError::Mismatch {
+                        field: "source",
+                        intent: payer,
+                        decoded: d.from,
+                    });
+                }
+                Ok(Decoded {
+                    chain: Chain::Solana.name().into(),
+                    asset: "SOL".into(),
+                    destination: d.to,
+                    amount: u128::from(d.lamports),
+                    fee: None,
+                    signatures: 1,
+                })
+            }
+        }
+    }
+
+    /// Decodes the transaction and refuses unless it moves exactly `amount` of `asset` to
+    /// `destination` (the intent's fields, which the policy was evaluated on).
+    pub fn check_intent(
+        &self,
+        key: &[u8],
+        asset: &str,
+        destination: &str,
+        amount: u128,
+    ) -> Result<Decoded, ChainError> {
+        let d = self.decode(key)?;
+        if d.asset != asset {
+            return Err(ChainError::Mismatch {
+                field: "asset",
+                intent: asset.into(),
+                decoded: d.asset,
+            });
+        }
+        if d.destination != destination {
+            return Err(ChainError::Mismatch {
+                field: "destination",
+                intent: destination.into(),
+                decoded: d.destination,
+            });
+        }
+        if d.amount != amount {
+            return Err(ChainError::Mismatch {
+                field: "amount",
+                intent: amount.to_string(),
+                decoded: d.amount.to_string(),
+            });
+        }
+        Ok(d)
+    }
+
+    /// What the signers sign, in order: one BIP143 (P2WPKH) or BIP341 key-path (P2TR) sighash
+    /// per Bitcoin input; the EIP-1559 signing hash; the Solana message bytes.
+    pub fn digests(&self, key: &[u8]) -> Result<Vec<Vec<u8>>, ChainError> {
+        self.check_key(key)?;
+        match self {
+            ChainTx::Bitcoin {
+                network,
+                spend,
+                psbt,
+            } => Ok(
+                coffer_btc::sighashes(&unhex(psbt, "psbt")?, *network, *spend, key)?
+                    .into_iter()
+                    .map(|h| h.to_vec())
+                    .collect(),
+            ),
+            ChainTx::Ethereum { unsigned } => Ok(vec![coffer_eth::signing_hash(&unhex(
+                unsigned, "unsigned",
+            )?)?
+            .to_vec()]),
+            ChainTx::Solana { message } => {
+                let bytes = unhex(message, "message")?;
+                coffer_sol::decode_transfer(&bytes)?;
+                Ok(vec![bytes])
+            }
+        }
+    }
+
+    /// Puts one signature per digest in (in [`ChainTx::digests`] order) and returns the
+    /// finished transaction; each chain crate verifies the signatures first.
+    pub fn finalize(&self, key: &[u8], sigs: &[SignaturePart]) -> Result<Finished, ChainError> {
+        self.check_key(key)?;
+        let one = || -> Result<&SignaturePart, ChainError> {
+            match sigs {
+                [s] => Ok(s),
+                _ => Err(ChainError::Signatures(format!(
+                    "{} signatures for a transaction that takes one",
+                    sigs.len()
+                ))),
+            }
+        };
+        match self {
+            ChainTx::Bitcoin {
+                network,
+                spend,
+                psbt,
+            } => {
+                let sigs = sigs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| sig64(s, i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let t = coffer_btc::finalize(&unhex(psbt, "psbt")?, *network, *spend, key, &sigs)?;
+                Ok(Finished {
+                    signed_tx: t.raw_hex,
+                    tx_id: t.txid,
+                })
+            }
+            ChainTx::Ethereum { unsigned } => {
+                let s = one()?;
+                let rec = s.recovery_id.ok_or_else(|| {
+                    ChainError::Signatures("an Ethereum signature needs its recovery id".into())
+                })?;
+                let from = coffer_eth::address(key)?;
+                let t =
+                    coffer_eth::assemble(&unhex(unsigned, "unsigned")?, &sig64(s, 0)?, rec, &from)?;
+                Ok(Finished {
+                    signed_tx: t.raw,
+                    tx_id: t.tx_hash,
+                })
+            }
+            ChainTx::Solana { message } => {
+                let s = one()?;
+                let t = coffer_sol::assemble(&unhex(message, "message")?, &sig64(s, 0)?)?;
+                Ok(Finished {
+                    signed_tx: t.raw_base64,
+                    tx_id: t.signature,
+                })
+            }
+        }
+    }
+}
