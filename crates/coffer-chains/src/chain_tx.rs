@@ -349,3 +349,153 @@ impl ChainTx {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    /// The secp256k1 generator as a compressed key.
+    const G: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+
+    fn solana() -> (ChainTx, Vec<u8>) {
+        let key = vec![0x11; 32];
+        let tx = ChainTx::solana(&coffer_sol::TransferRequest {
+            from: coffer_sol::address(&key).unwrap(),
+            to: coffer_sol::address(&[0x22; 32]).unwrap(),
+            lamports: 5,
+            recent_blockhash: coffer_sol::address(&[0x33; 32]).unwrap(),
+        })
+        .unwrap();
+        (tx, key)
+    }
+
+    #[test]
+    fn the_text_round_trips_and_names_its_chain() {
+        let (tx, _) = solana();
+        let text = tx.to_text();
+        assert!(text.starts_with(r#"{"chain":"solana""#), "{text}");
+        assert_eq!(ChainTx::parse(&text).unwrap(), tx);
+        assert!(ChainTx::parse(r#"{"chain":"dogecoin","x":"00"}"#).is_err());
+        assert!(ChainTx::parse("not json").is_err());
+        assert_eq!(tx.scheme(), KeyScheme::Ed25519);
+        assert_eq!(tx.sign_mode(), SignMode::Plain);
+    }
+
+    #[test]
+    fn check_intent_names_the_field_that_differs() {
+        let (tx, key) = solana();
+        let d = tx.decode(&key).unwrap();
+        assert_eq!((d.asset.as_str(), d.amount, d.signatures), ("SOL", 5, 1));
+        tx.check_intent(&key, "SOL", &d.destination, 5).unwrap();
+        let field = |r: Result<Decoded, ChainError>| match r {
+            Err(ChainError::Mismatch { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(tx.check_intent(&key, "BTC", &d.destination, 5)),
+            "asset"
+        );
+        assert_eq!(
+            field(tx.check_intent(&key, "SOL", "elsewhere", 5)),
+            "destination"
+        );
+        assert_eq!(
+            field(tx.check_intent(&key, "SOL", &d.destination, 6)),
+            "amount"
+        );
+        // Another key than the fee payer's.
+        assert_eq!(field(tx.decode(&[0x44; 32])), "source");
+        assert!(matches!(
+            tx.decode(&[0x11; 33]),
+            Err(ChainError::Key { .. })
+        ));
+    }
+
+    #[test]
+    fn bitcoin_and_ethereum_need_the_right_key_and_signature_count() {
+        let g = hex::decode(G).unwrap();
+        let script = coffer_btc::parse_address(
+            &coffer_btc::address(
+                coffer_btc::Spend::P2tr,
+                &g[1..],
+                coffer_btc::Network::Regtest,
+            )
+            .unwrap(),
+            coffer_btc::Network::Regtest,
+        )
+        .unwrap();
+        let tx = ChainTx::bitcoin(&coffer_btc::SpendRequest {
+            network: coffer_btc::Network::Regtest,
+            spend: coffer_btc::Spend::P2tr,
+            source_key: hex::encode(&g[1..]),
+            to: coffer_btc::address(coffer_btc::Spend::P2wpkh, &g, coffer_btc::Network::Regtest)
+                .unwrap(),
+            amount: 10_000,
+            fee_rate: 1,
+            utxos: vec![coffer_btc::Utxo {
+                txid: "aa".repeat(32),
+                vout: 0,
+                value: 20_000,
+                script_pubkey: hex::encode(script),
+            }],
+        })
+        .unwrap();
+        assert_eq!(tx.scheme(), KeyScheme::Bip340);
+        assert_eq!(tx.sign_mode(), SignMode::TaprootKeyPath);
+        assert_eq!(tx.digests(&g[1..]).unwrap().len(), 1);
+        assert!(matches!(tx.digests(&g), Err(ChainError::Key { .. })));
+        let bad = SignaturePart {
+            bytes: vec![1; 64],
+            recovery_id: None,
+        };
+        assert!(tx.finalize(&g[1..], &[]).is_err());
+        assert!(
+            tx.finalize(&g[1..], &[bad.clone()]).is_err(),
+            "verified first"
+        );
+
+        let eth = ChainTx::ethereum(&coffer_eth::TxRequest {
+            chain_id: 1,
+            nonce: 0,
+            gas_limit: 21_000,
+            max_fee_per_gas: 10,
+            max_priority_fee_per_gas: 1,
+            to: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed".into(),
+            value: 7,
+            data: String::new(),
+        })
+        .unwrap();
+        assert_eq!(eth.scheme(), KeyScheme::Ecdsa);
+        let d = eth.decode(&g).unwrap();
+        assert_eq!(
+            (d.asset.as_str(), d.amount, d.fee),
+            ("ETH", 7, Some(210_000))
+        );
+        assert!(matches!(
+            eth.finalize(&g, &[bad.clone(), bad.clone()]),
+            Err(ChainError::Signatures(_))
+        ));
+        assert!(
+            matches!(eth.finalize(&g, &[bad]), Err(ChainError::Signatures(_))),
+            "no recovery id"
+        );
+    }
+
+    #[test]
+    fn addresses_per_chain_and_scheme() {
+        let g = hex::decode(G).unwrap();
+        let a = crate::address(Chain::Bitcoin, Some("regtest"), KeyScheme::Ecdsa, &g).unwrap();
+        assert!(a.starts_with("bcrt1q"), "{a}");
+        let a = crate::address(Chain::Bitcoin, None, KeyScheme::Bip340, &g[1..]).unwrap();
+        assert!(a.starts_with("bc1p"), "{a}");
+        assert!(crate::address(Chain::Ethereum, None, KeyScheme::Ecdsa, &g)
+            .unwrap()
+            .starts_with("0x"));
+        assert!(crate::address(Chain::Solana, None, KeyScheme::Ecdsa, &g).is_err());
+        assert!(crate::address(Chain::Ethereum, Some("moon"), KeyScheme::Ecdsa, &g).is_err());
+        assert!(crate::check_supported(Chain::Bitcoin, Some("nope"), KeyScheme::Ecdsa).is_err());
+        assert_eq!("BTC".parse::<Chain>().unwrap(), Chain::Bitcoin);
+        assert!("doge".parse::<Chain>().is_err());
+    }
+}

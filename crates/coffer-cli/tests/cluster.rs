@@ -757,3 +757,267 @@ fn walkthrough(dev: Dev) {
     .unwrap();
     assert!(dev.coffer(&["audit", "verify", "tampered.jsonl"]).is_err());
 }
+
+/// The README's chain walk-through, command for command: from `coffer dev`, a vault with a
+/// key per scheme, one address per chain, and four transfers approved by two approvers and
+/// signed by the signers: a Bitcoin SegWit (P2WPKH) and a Bitcoin Taproot (P2TR) spend, each
+/// input checked by Bitcoin Core's script interpreter with all spent outputs; an Ethereum
+/// EIP-1559 transfer broadcast with `coffer tx broadcast` (eth_sendRawTransaction) to a local
+/// node that mines it; a Solana transfer executed by LiteSVM with signature and blockhash
+/// checks on. Bad input is refused before any signing starts.
+#[test]
+fn the_readme_chain_walkthrough_runs_as_written() {
+    use coffer_eth::anvil::{Anvil, AnvilError};
+    use coffer_eth::rpc::EthRpc;
+
+    let dev = Dev::start("chains", &[], &[]);
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    let vault = id(&dev.coffer(&["vault", "create", "treasury"]).unwrap());
+    let template = dev.coffer(&["policy", "template", &vault]).unwrap();
+    std::fs::write(dev.dir.join("policy.json"), template.to_string()).unwrap();
+    dev.coffer(&["policy", "set", &vault, "policy.json"])
+        .unwrap();
+    let address = |chain: &[&str]| {
+        let mut args = vec!["address", "new", "--vault", &vault, "--chain"];
+        args.extend_from_slice(chain);
+        let a = dev.coffer(&args).unwrap();
+        assert!(a["address"].is_string(), "{a}");
+        a
+    };
+    let segwit = address(&["bitcoin", "--network", "regtest"]);
+    let taproot = address(&["bitcoin", "--network", "regtest", "--kind", "p2tr"]);
+    let ether = address(&["ethereum"]);
+    let solana = address(&["solana"]);
+    let s = |v: &Value, f: &str| v[f].as_str().unwrap().to_string();
+    assert!(s(&segwit, "address").starts_with("bcrt1q"), "{segwit}");
+    assert!(s(&taproot, "address").starts_with("bcrt1p"), "{taproot}");
+    assert!(s(&ether, "address").starts_with("0x"), "{ether}");
+    // An independent derivation of the Ethereum address from the reported public key.
+    let pk =
+        secp256k1::PublicKey::from_slice(&hex::decode(s(&ether, "public_key")).unwrap()).unwrap();
+    assert_eq!(
+        s(&ether, "address"),
+        coffer_eth::address(&pk.serialize_uncompressed()).unwrap()
+    );
+
+    // Approve a request by two approvers and wait until it is signed.
+    let approve_and_sign = |tx: &Value| -> Value {
+        assert_eq!(tx["state"], "pending_approval", "{tx}");
+        let txid = id(tx);
+        dev.coffer(&["tx", "approve", &txid, "--as", "alice"])
+            .unwrap();
+        dev.coffer(&["tx", "approve", &txid, "--as", "bob"])
+            .unwrap();
+        let signed = dev
+            .coffer(&["tx", "wait", &txid, "--until", "signed", "--timeout", "300"])
+            .unwrap();
+        assert!(
+            signed["signed_tx"].is_string() && signed["tx_id"].is_string(),
+            "{signed}"
+        );
+        signed
+    };
+
+    // Bitcoin: the caller supplies the paying address's UTXOs (here two made-up outpoints
+    // paying its script); Coffer selects, adds change, applies the fee rate.
+    let dest = "bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx";
+    for from in [&segwit, &taproot] {
+        let script = s(from, "script_pubkey");
+        let utxos = [
+            format!("{}:0:40000:{script}", "aa".repeat(32)),
+            format!("{}:1:30000:{script}", "bb".repeat(32)),
+        ];
+        let kind = if from == &taproot { "p2tr" } else { "p2wpkh" };
+        // Amounts above the inputs are refused before anything is signed.
+        let err = dev
+            .coffer(&[
+                "tx",
+                "create",
+                "--vault",
+                &vault,
+                "--chain",
+                "bitcoin",
+                "--network",
+                "regtest",
+                "--kind",
+                kind,
+                "--to",
+                dest,
+                "--amount",
+                "90000",
+                "--utxo",
+                &utxos[0],
+                "--utxo",
+                &utxos[1],
+            ])
+            .unwrap_err();
+        assert!(
+            err.contains("insufficient") || err.contains("missing"),
+            "{err}"
+        );
+        let tx = dev
+            .coffer(&[
+                "tx",
+                "create",
+                "--vault",
+                &vault,
+                "--chain",
+                "bitcoin",
+                "--network",
+                "regtest",
+                "--kind",
+                kind,
+                "--to",
+                dest,
+                "--amount",
+                "0.0005btc",
+                "--fee-rate",
+                "3",
+                "--utxo",
+                &utxos[0],
+                "--utxo",
+                &utxos[1],
+            ])
+            .unwrap();
+        assert_eq!(tx["chain"]["signatures"], 2, "{tx}");
+        let signed = approve_and_sign(&tx);
+        let raw = hex::decode(s(&signed, "signed_tx")).unwrap();
+        let spk = hex::decode(&script).unwrap();
+        let spent = [
+            bitcoinconsensus::Utxo {
+                script_pubkey: spk.as_ptr(),
+                script_pubkey_len: spk.len() as u32,
+                value: 40_000,
+            },
+            bitcoinconsensus::Utxo {
+                script_pubkey: spk.as_ptr(),
+                script_pubkey_len: spk.len() as u32,
+                value: 30_000,
+            },
+        ];
+        for (i, value) in [40_000u64, 30_000].into_iter().enumerate() {
+            bitcoinconsensus::verify_with_flags(
+                &spk,
+                value,
+                &raw,
+                Some(&spent),
+                i,
+                bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT,
+            )
+            .unwrap_or_else(|e| panic!("{kind} input {i}: {e:?}"));
+        }
+        assert_eq!(s(&signed, "tx_id").len(), 64);
+    }
+
+    // Ethereum: a local node (anvil); the vault address is funded from its dev account.
+    match Anvil::start(31337) {
+        Ok(node) => {
+            let rpc = EthRpc::new(&node.url());
+            let vault_eth = s(&ether, "address");
+            rpc.send_value_from_dev_account(&node.dev_account(), &vault_eth, 10u128.pow(18))
+                .unwrap();
+            let to = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+            let before = rpc.balance(to).unwrap();
+            // A chain id of 0 is refused before any signing.
+            assert!(dev
+                .coffer(&[
+                    "tx",
+                    "create",
+                    "--vault",
+                    &vault,
+                    "--chain",
+                    "ethereum",
+                    "--to",
+                    to,
+                    "--amount",
+                    "0.25eth",
+                    "--nonce",
+                    "0",
+                    "--chain-id",
+                    "0"
+                ])
+                .is_err());
+            let tx = dev
+                .coffer(&[
+                    "tx",
+                    "create",
+                    "--vault",
+                    &vault,
+                    "--chain",
+                    "ethereum",
+                    "--to",
+                    to,
+                    "--amount",
+                    "0.25eth",
+                    "--nonce",
+                    "0",
+                    "--chain-id",
+                    "31337",
+                ])
+                .unwrap();
+            let signed = approve_and_sign(&tx);
+            assert!(s(&signed, "signed_tx").starts_with("0x02"), "{signed}");
+            let sent = dev
+                .coffer(&["tx", "broadcast", &id(&signed), "--rpc", &node.url()])
+                .unwrap();
+            assert_eq!(sent["tx_id"], signed["tx_id"], "{sent}");
+            let hash = s(&signed, "tx_id");
+            let mut mined = None;
+            for _ in 0..50 {
+                mined = rpc.receipt_status(&hash).unwrap();
+                if mined.is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            assert_eq!(mined, Some(true), "mined and successful");
+            assert_eq!(rpc.balance(to).unwrap() - before, 250_000_000_000_000_000);
+        }
+        Err(AnvilError::NotInstalled { path })
+            if std::env::var("COFFER_REQUIRE_CHAIN_NODES").as_deref() != Ok("1") =>
+        {
+            eprintln!(
+                "anvil not installed at {}: Ethereum node part NOT RUN",
+                path.display()
+            );
+        }
+        Err(e) => panic!("anvil: {e}"),
+    }
+
+    // Solana: LiteSVM, with the vault address funded; its blockhash goes into the transfer.
+    let vault_sol = s(&solana, "address");
+    if let Some(mut svm) =
+        coffer_sol::litesvm::start_or_skip(&[(vault_sol.clone(), 2_000_000_000)]).unwrap()
+    {
+        let to = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM";
+        let tx = dev
+            .coffer(&[
+                "tx",
+                "create",
+                "--vault",
+                &vault,
+                "--chain",
+                "solana",
+                "--to",
+                to,
+                "--amount",
+                "0.5sol",
+                "--blockhash",
+                svm.blockhash(),
+            ])
+            .unwrap();
+        let signed = approve_and_sign(&tx);
+        let run = svm
+            .execute(
+                &s(&signed, "signed_tx"),
+                &[to.to_string(), vault_sol.clone()],
+            )
+            .unwrap();
+        assert!(run.ok, "{:?}", run.error);
+        assert_eq!(run.balances[to], 500_000_000);
+        assert_eq!(
+            run.balances[&vault_sol],
+            2_000_000_000 - 500_000_000 - 5_000
+        );
+    }
+}

@@ -377,6 +377,16 @@ fn chain_address(w: &WalletRecord, public_key: &str) -> Result<Option<String>, A
 }
 
 fn address_json(w: &WalletRecord, a: &AddressRecord) -> Value {
+    let address = chain_address(w, &a.public_key).ok().flatten();
+    // A Bitcoin address's output script: what a UTXO paying it carries (`--utxo`).
+    let script_pubkey = match (&address, w.chain.as_deref(), w.network.as_deref()) {
+        (Some(addr), Some("bitcoin"), Some(net)) => net
+            .parse()
+            .ok()
+            .and_then(|n| coffer_chains::btc::parse_address(addr, n).ok())
+            .map(hex::encode),
+        _ => None,
+    };
     json!({
         "wallet_id": a.wallet_id,
         "index": a.index,
@@ -384,7 +394,8 @@ fn address_json(w: &WalletRecord, a: &AddressRecord) -> Value {
         "public_key": a.public_key,
         "chain": w.chain,
         "network": w.network,
-        "address": chain_address(w, &a.public_key).ok().flatten(),
+        "address": address,
+        "script_pubkey": script_pubkey,
         "created_at": a.created_at,
     })
 }

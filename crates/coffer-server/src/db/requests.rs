@@ -154,7 +154,7 @@ impl DbTx {
         const DOING: &str = "inserting a transaction";
         sqlx::query(&format!(
             "INSERT INTO transactions ({TX_COLUMNS}) VALUES ({})",
-            placeholders(1, 22)
+            placeholders(1, 25)
         ))
         .bind(&t.id)
         .bind(&t.tenant_id)
@@ -174,6 +174,9 @@ impl DbTx {
         .bind(t.signature.clone())
         .bind(t.recovery_id.map(i64::from))
         .bind(t.signers.clone())
+        .bind(t.signatures.clone())
+        .bind(t.signed_tx.clone())
+        .bind(t.chain_tx_id.clone())
         .bind(i64::from(t.attempts))
         .bind(t.created_at)
         .bind(t.updated_at)
