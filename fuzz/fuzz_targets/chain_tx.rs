@@ -141,9 +141,11 @@ fn raw(data: &[u8]) {
     }
 }
 
+static SAMPLES: std::sync::OnceLock<Vec<(ChainTx, Vec<u8>)>> = std::sync::OnceLock::new();
+
 fuzz_target!(|data: &[u8]| {
     raw(data);
-    for (tx, key) in samples() {
+    for (tx, key) in SAMPLES.get_or_init(samples) {
         let mut bytes = match &tx {
             ChainTx::Bitcoin { psbt, .. } => hex::decode(psbt).unwrap_or_default(),
             ChainTx::Ethereum { unsigned } => {
@@ -175,6 +177,6 @@ fuzz_target!(|data: &[u8]| {
                 message: hex::encode(&bytes),
             },
         };
-        exercise(&edited, &key);
+        exercise(&edited, key);
     }
 });

@@ -451,7 +451,7 @@ mod tests {
         };
         assert!(tx.finalize(&g[1..], &[]).is_err());
         assert!(
-            tx.finalize(&g[1..], &[bad.clone()]).is_err(),
+            tx.finalize(&g[1..], std::slice::from_ref(&bad)).is_err(),
             "verified first"
         );
 

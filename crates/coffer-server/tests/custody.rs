@@ -26,6 +26,7 @@ fn suite(c: Cluster) {
     let b = tenant(&c, "globex");
     let w = walkthrough(&c, &a, "ed25519");
     walkthrough(&c, &a, "schnorr-bip340");
+    chain_transactions(&c, &tenant(&c, "initech"));
     let entries_before = audit_ok(&c, &a);
 
     // Tenant isolation, route by route: B's credentials never see or touch A's objects.
@@ -261,7 +262,7 @@ fn suite(c: Cluster) {
     assert_eq!(status, 200);
     let metrics = metrics.as_str().unwrap().to_string();
     assert!(
-        metrics.contains("coffer_transactions_total{state=\"signed\"} 2"),
+        metrics.contains("coffer_transactions_total{state=\"signed\"} 3"),
         "{metrics}"
     );
     assert!(metrics.contains("coffer_auth_refused_total"), "{metrics}");
@@ -516,4 +517,84 @@ fn checkpoints_pin_the_log(c: &Cluster, t: &Tenant) {
             .filter(|e| e.action == "audit.checkpoint_refused")
             .collect::<Vec<_>>()
     );
+}
+
+/// An intent carrying a Solana transfer: the server decodes it under the child key it
+/// derives and refuses, before any signing, one that contradicts the intent or needs another
+/// key (nothing is written); an honest one is signed and finished into the chain's encoding.
+fn chain_transactions(c: &Cluster, t: &Tenant) {
+    use coffer_chains::{btc, sol, ChainTx};
+    let (_, w) = vault(c, t, "ed25519", "SOL");
+    let wid = w["id"].as_str().unwrap();
+    let addr = c.as_(&t.admin).ok(
+        "POST",
+        &format!("/v1/wallets/{wid}/addresses"),
+        Some(json!({})),
+    );
+    let key = hex::decode(addr["public_key"].as_str().unwrap()).unwrap();
+    let from = sol::address(&key).unwrap();
+    let to = sol::address(&[0x42; 32]).unwrap();
+    let transfer = |lamports| {
+        ChainTx::solana(&sol::TransferRequest {
+            from: from.clone(),
+            to: to.clone(),
+            lamports,
+            recent_blockhash: sol::address(&[0x33; 32]).unwrap(),
+        })
+        .unwrap()
+    };
+    let with = |request: &str, amount: u128, tx: &ChainTx| {
+        let mut i = intent(t, &w, request, amount);
+        i.destination = to.clone();
+        i.transaction = Some(tx.to_text());
+        i
+    };
+    let viewer = c.as_(&t.viewer);
+    // The amount differs from the transaction's.
+    let (status, v) = create_tx(c, t, &with("chain-1", 70, &transfer(71)));
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("amount"),
+        "{v}"
+    );
+    // A Bitcoin spend cannot be signed by the Ed25519 key.
+    let g = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+    let btc_tx = ChainTx::Bitcoin {
+        network: btc::Network::Regtest,
+        spend: btc::Spend::P2wpkh,
+        psbt: g.into(),
+    };
+    let (status, v) = create_tx(c, t, &with("chain-2", 70, &btc_tx));
+    assert_eq!(status, 400, "{v}");
+    // Not JSON of a transaction at all.
+    let mut garbage = with("chain-3", 70, &transfer(70));
+    garbage.transaction = Some("{\"chain\":\"solana\",\"message\":\"zz\"}".into());
+    let (status, v) = create_tx(c, t, &garbage);
+    assert_eq!(status, 400, "{v}");
+    for r in ["chain-1", "chain-2", "chain-3"] {
+        let (status, _) = viewer.call(
+            "GET",
+            &format!(
+                "/v1/transactions/{}",
+                coffer_server::custody::transactions::tx_id(&t.id, r)
+            ),
+            None,
+        );
+        assert_eq!(status, 404, "nothing was written for {r}");
+    }
+    // Honest: decoded by the server, approved, signed, finished.
+    let (status, tx) = create_tx(c, t, &with("chain-4", 70, &transfer(70)));
+    assert_eq!(status, 200, "{tx}");
+    assert_eq!(tx["chain"]["asset"], "SOL", "{tx}");
+    assert_eq!(tx["chain"]["destination"], to.as_str(), "{tx}");
+    for who in &t.approvers[..2] {
+        let (status, v) = approve(c, who, &tx);
+        assert_eq!(status, 200, "{v}");
+    }
+    let done = wait_state(c, t, tx["id"].as_str().unwrap(), &["signed", "failed"]);
+    assert_eq!(done["state"], "signed", "{done}");
+    let signed = done["signed_tx"].as_str().unwrap();
+    assert!(!signed.starts_with("0x") && signed.len() > 100, "{done}");
+    assert!(!done["tx_id"].as_str().unwrap().is_empty(), "{done}");
+    assert_eq!(done["signatures"].as_array().unwrap().len(), 1);
 }
