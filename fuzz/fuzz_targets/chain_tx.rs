@@ -1,6 +1,6 @@
 //! Chain transactions (hostile: in an intent from the server, or a node's reply): the
 //! Bitcoin PSBT decoder and sighash computation, the EIP-1559 decoder, the Solana message
-//! decoder, EIP-712 typed data, UTXO and address parsers, and `ChainTx` JSON through decode,
+//! decoder, EIP-712 typed data and EIP-191 messages, UTXO and address parsers, and `ChainTx` JSON through decode,
 //! digests and finalize, never panic; the decoders agree with the digest functions on what
 //! they accept.
 //!
@@ -13,6 +13,9 @@ use libfuzzer_sys::fuzz_target;
 
 /// The secp256k1 generator (a valid compressed key and x-only key).
 const G: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+
+/// A small EIP-712 document (a domain with a verifying contract and one struct).
+const TYPED: &str = r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"verifyingContract","type":"address"}],"Order":[{"name":"amount","type":"uint256"},{"name":"to","type":"address"}]},"primaryType":"Order","domain":{"name":"X","verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"amount":"5","to":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"}}"#;
 
 fn keys() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let g = hex::decode(G).unwrap_or_default();
@@ -78,6 +81,12 @@ fn samples() -> Vec<(ChainTx, Vec<u8>)> {
             out.push((tx, ed.clone()));
         }
     }
+    if let Ok(tx) = ChainTx::personal_message(b"coffer") {
+        out.push((tx, ecdsa.clone()));
+    }
+    if let Ok(tx) = ChainTx::typed_data(TYPED) {
+        out.push((tx, ecdsa.clone()));
+    }
     out
 }
 
@@ -89,7 +98,7 @@ fn exercise(tx: &ChainTx, key: &[u8]) {
     if let Ok(d) = &decoded {
         let n = digests.as_ref().map(Vec::len).unwrap_or(0);
         assert_eq!(n, d.signatures, "decoded but the digests disagree: {tx:?}");
-        let _ = tx.check_intent(key, &d.asset, &d.destination, d.amount);
+        let _ = tx.check_intent(key, &d.kind, &d.asset, &d.destination, d.amount);
         let sigs = vec![
             SignaturePart {
                 bytes: vec![1; 64],
@@ -151,7 +160,10 @@ fuzz_target!(|data: &[u8]| {
             ChainTx::Ethereum { unsigned } => {
                 hex::decode(unsigned.trim_start_matches("0x")).unwrap_or_default()
             }
-            ChainTx::Solana { message } => hex::decode(message).unwrap_or_default(),
+            ChainTx::Solana { message } | ChainTx::EthereumMessage { message } => {
+                hex::decode(message).unwrap_or_default()
+            }
+            ChainTx::EthereumTypedData { typed_data } => typed_data.as_bytes().to_vec(),
         };
         if bytes.is_empty() {
             continue;
@@ -175,6 +187,12 @@ fuzz_target!(|data: &[u8]| {
             },
             ChainTx::Solana { .. } => ChainTx::Solana {
                 message: hex::encode(&bytes),
+            },
+            ChainTx::EthereumMessage { .. } => ChainTx::EthereumMessage {
+                message: hex::encode(&bytes),
+            },
+            ChainTx::EthereumTypedData { .. } => ChainTx::EthereumTypedData {
+                typed_data: String::from_utf8_lossy(&bytes).into_owned(),
             },
         };
         exercise(&edited, key);

@@ -40,6 +40,7 @@ fn intent(vault_id: String, initiator: PublicKey) -> Intent {
         created_at: 1_700_000_000,
         expires_at: 1_700_003_600,
         transaction: None,
+        kind: Default::default(),
     }
 }
 

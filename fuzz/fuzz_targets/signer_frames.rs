@@ -13,7 +13,7 @@ use coffer_net::frames::{
     SignerStatus, Task, ToServer, ToSigner,
 };
 use coffer_policy::{
-    Amount, Intent, Policy, PublicKey, ReceiptBody, Signature, SignedPolicy,
+    Amount, Intent, IntentKind, Policy, PublicKey, ReceiptBody, Signature, SignedPolicy,
 };
 use coffer_net::roster::{AdminSignature, Roster, SignedRoster};
 use coffer_net::{NodeKey, PublicIdentity, SealKey};
@@ -145,6 +145,7 @@ fn intent_job(u: &mut Unstructured) -> Result<IntentJob> {
         created_at: u.arbitrary()?,
         expires_at: u.arbitrary()?,
         transaction: u.arbitrary()?,
+        kind: *u.choose(&[IntentKind::Transfer, IntentKind::Eip712, IntentKind::Eip191])?,
     };
     let receipt = ReceiptBody::for_intent(&intent, u.arbitrary()?, u.arbitrary()?, u.arbitrary()?);
     Ok(IntentJob {

@@ -28,13 +28,39 @@ pub enum ChainTx {
         /// The legacy message the fee payer signs, hex.
         message: String,
     },
+    /// EIP-712 typed data signed by an Ethereum address (`eth_signTypedData_v4`). It moves
+    /// nothing by itself; intents carrying it are of kind `eip712`.
+    #[serde(rename = "ethereum-eip712")]
+    EthereumTypedData {
+        /// The standard typed-data JSON (types, primaryType, domain, message), as text.
+        typed_data: String,
+    },
+    /// An EIP-191 personal message signed by an Ethereum address (`personal_sign`); intents
+    /// carrying it are of kind `eip191`.
+    #[serde(rename = "ethereum-eip191")]
+    EthereumMessage {
+        /// The message bytes, hex (with or without `0x`).
+        message: String,
+    },
 }
+
+/// The longest EIP-191 message signed (bytes).
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
+
+/// The destination of an EIP-191 message intent (it has no recipient).
+pub const EIP191_DESTINATION: &str = "eip191";
+
+/// The destination of an EIP-712 intent whose domain names no verifying contract.
+pub const EIP712_NO_CONTRACT: &str = "eip712";
 
 /// What a transaction does, as decoded by the chain code (never as claimed by anyone).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decoded {
     /// The chain.
     pub chain: String,
+    /// `transfer`, or the off-chain message kind (`eip712`, `eip191`): the intent kind it
+    /// must be carried by.
+    pub kind: String,
     /// The asset moved: `BTC`, `ETH`, `ERC20:<checksummed contract>`, `SOL`.
     pub asset: String,
     /// The real recipient.
@@ -72,6 +98,30 @@ pub struct Finished {
     pub signed_tx: String,
     /// Bitcoin txid, Ethereum transaction hash, Solana first signature (base58).
     pub tx_id: String,
+}
+
+const TRANSFER: &str = "transfer";
+
+fn message_decoded(kind: &str, destination: String) -> Decoded {
+    Decoded {
+        chain: Chain::Ethereum.name().into(),
+        kind: kind.into(),
+        asset: String::new(),
+        destination,
+        amount: 0,
+        fee: None,
+        signatures: 1,
+    }
+}
+
+fn check_message_len(message: &[u8]) -> Result<(), ChainError> {
+    if message.is_empty() || message.len() > MAX_MESSAGE_BYTES {
+        return Err(ChainError::Format(format!(
+            "a personal message must be 1..={MAX_MESSAGE_BYTES} bytes, not {}",
+            message.len()
+        )));
+    }
+    Ok(())
 }
 
 fn unhex(s: &str, what: &str) -> Result<Vec<u8>, ChainError> {
@@ -113,6 +163,22 @@ impl ChainTx {
         })
     }
 
+    /// EIP-712 typed data to sign; refused unless it encodes (its digest can be computed).
+    pub fn typed_data(json: &str) -> Result<Self, ChainError> {
+        coffer_eth::typed_data_hash(json)?;
+        Ok(ChainTx::EthereumTypedData {
+            typed_data: json.to_string(),
+        })
+    }
+
+    /// An EIP-191 personal message to sign (at most [`MAX_MESSAGE_BYTES`]).
+    pub fn personal_message(message: &[u8]) -> Result<Self, ChainError> {
+        check_message_len(message)?;
+        Ok(ChainTx::EthereumMessage {
+            message: hex::encode(message),
+        })
+    }
+
     /// Parses the JSON text an intent carries.
     pub fn parse(text: &str) -> Result<Self, ChainError> {
         serde_json::from_str(text).map_err(|e| ChainError::Format(e.to_string()))
@@ -128,7 +194,9 @@ impl ChainTx {
     pub fn chain(&self) -> Chain {
         match self {
             ChainTx::Bitcoin { .. } => Chain::Bitcoin,
-            ChainTx::Ethereum { .. } => Chain::Ethereum,
+            ChainTx::Ethereum { .. }
+            | ChainTx::EthereumTypedData { .. }
+            | ChainTx::EthereumMessage { .. } => Chain::Ethereum,
             ChainTx::Solana { .. } => Chain::Solana,
         }
     }
@@ -140,7 +208,9 @@ impl ChainTx {
                 spend: coffer_btc::Spend::P2wpkh,
                 ..
             }
-            | ChainTx::Ethereum { .. } => KeyScheme::Ecdsa,
+            | ChainTx::Ethereum { .. }
+            | ChainTx::EthereumTypedData { .. }
+            | ChainTx::EthereumMessage { .. } => KeyScheme::Ecdsa,
             ChainTx::Bitcoin {
                 spend: coffer_btc::Spend::P2tr,
                 ..
@@ -190,6 +260,7 @@ impl ChainTx {
                 let d = coffer_btc::decode(&unhex(psbt, "psbt")?, *network, *spend, key)?;
                 Ok(Decoded {
                     chain: Chain::Bitcoin.name().into(),
+                    kind: TRANSFER.into(),
                     asset: "BTC".into(),
                     destination: d.destination,
                     amount: u128::from(d.amount),
@@ -205,6 +276,7 @@ impl ChainTx {
                 };
                 Ok(Decoded {
                     chain: Chain::Ethereum.name().into(),
+                    kind: TRANSFER.into(),
                     asset,
                     destination: d.recipient,
                     amount: d.amount,
@@ -224,6 +296,7 @@ impl ChainTx {
                 }
                 Ok(Decoded {
                     chain: Chain::Solana.name().into(),
+                    kind: TRANSFER.into(),
                     asset: "SOL".into(),
                     destination: d.to,
                     amount: u128::from(d.lamports),
@@ -231,20 +304,44 @@ impl ChainTx {
                     signatures: 1,
                 })
             }
+            ChainTx::EthereumTypedData { typed_data } => {
+                let (_, summary) = coffer_eth::typed_data_hash(typed_data)?;
+                Ok(message_decoded(
+                    "eip712",
+                    summary
+                        .verifying_contract
+                        .unwrap_or_else(|| EIP712_NO_CONTRACT.into()),
+                ))
+            }
+            ChainTx::EthereumMessage { message } => {
+                check_message_len(&unhex(message, "message")?)?;
+                Ok(message_decoded("eip191", EIP191_DESTINATION.into()))
+            }
         }
     }
 
-    /// Decodes the transaction and refuses unless it moves exactly `amount` of `asset` to
-    /// `destination` (the intent's fields, which the policy was evaluated on).
+    /// Decodes the transaction and refuses unless it is of the intent's `kind` (`transfer`,
+    /// `eip712`, `eip191`) and moves exactly `amount` of `asset` to `destination` (the
+    /// intent's fields, which the policy was evaluated on). A message has no asset of its
+    /// own (the intent names its wallet's), a destination (the EIP-712 verifying contract)
+    /// and amount zero.
     pub fn check_intent(
         &self,
         key: &[u8],
+        kind: &str,
         asset: &str,
         destination: &str,
         amount: u128,
     ) -> Result<Decoded, ChainError> {
         let d = self.decode(key)?;
-        if d.asset != asset {
+        if d.kind != kind {
+            return Err(ChainError::Mismatch {
+                field: "kind",
+                intent: kind.into(),
+                decoded: d.kind,
+            });
+        }
+        if d.kind == TRANSFER && d.asset != asset {
             return Err(ChainError::Mismatch {
                 field: "asset",
                 intent: asset.into(),
@@ -292,6 +389,14 @@ impl ChainTx {
                 coffer_sol::decode_transfer(&bytes)?;
                 Ok(vec![bytes])
             }
+            ChainTx::EthereumTypedData { typed_data } => {
+                Ok(vec![coffer_eth::typed_data_hash(typed_data)?.0.to_vec()])
+            }
+            ChainTx::EthereumMessage { message } => {
+                let bytes = unhex(message, "message")?;
+                check_message_len(&bytes)?;
+                Ok(vec![coffer_eth::personal_message_hash(&bytes).to_vec()])
+            }
         }
     }
 
@@ -307,6 +412,15 @@ impl ChainTx {
                     sigs.len()
                 ))),
             }
+        };
+        // The one Ethereum signature: r || s, its recovery id, and the address it must
+        // recover (the key's).
+        let eth_one = || -> Result<([u8; 64], u8, String), ChainError> {
+            let s = one()?;
+            let rec = s.recovery_id.ok_or_else(|| {
+                ChainError::Signatures("an Ethereum signature needs its recovery id".into())
+            })?;
+            Ok((sig64(s, 0)?, rec, coffer_eth::address(key)?))
         };
         match self {
             ChainTx::Bitcoin {
@@ -326,13 +440,8 @@ impl ChainTx {
                 })
             }
             ChainTx::Ethereum { unsigned } => {
-                let s = one()?;
-                let rec = s.recovery_id.ok_or_else(|| {
-                    ChainError::Signatures("an Ethereum signature needs its recovery id".into())
-                })?;
-                let from = coffer_eth::address(key)?;
-                let t =
-                    coffer_eth::assemble(&unhex(unsigned, "unsigned")?, &sig64(s, 0)?, rec, &from)?;
+                let (rs, rec, from) = eth_one()?;
+                let t = coffer_eth::assemble(&unhex(unsigned, "unsigned")?, &rs, rec, &from)?;
                 Ok(Finished {
                     signed_tx: t.raw,
                     tx_id: t.tx_hash,
@@ -344,6 +453,19 @@ impl ChainTx {
                 Ok(Finished {
                     signed_tx: t.raw_base64,
                     tx_id: t.signature,
+                })
+            }
+            ChainTx::EthereumTypedData { .. } | ChainTx::EthereumMessage { .. } => {
+                let (rs, rec, from) = eth_one()?;
+                let digest: [u8; 32] = self
+                    .digests(key)?
+                    .pop()
+                    .and_then(|d| d.try_into().ok())
+                    .ok_or_else(|| ChainError::Format("no message digest".into()))?;
+                let signature = coffer_eth::message_signature(&digest, &rs, rec, &from)?;
+                Ok(Finished {
+                    signed_tx: signature,
+                    tx_id: format!("0x{}", hex::encode(digest)),
                 })
             }
         }
@@ -387,21 +509,22 @@ mod tests {
         let (tx, key) = solana();
         let d = tx.decode(&key).unwrap();
         assert_eq!((d.asset.as_str(), d.amount, d.signatures), ("SOL", 5, 1));
-        tx.check_intent(&key, "SOL", &d.destination, 5).unwrap();
+        tx.check_intent(&key, "transfer", "SOL", &d.destination, 5)
+            .unwrap();
         let field = |r: Result<Decoded, ChainError>| match r {
             Err(ChainError::Mismatch { field, .. }) => field,
             other => panic!("{other:?}"),
         };
         assert_eq!(
-            field(tx.check_intent(&key, "BTC", &d.destination, 5)),
+            field(tx.check_intent(&key, "transfer", "BTC", &d.destination, 5)),
             "asset"
         );
         assert_eq!(
-            field(tx.check_intent(&key, "SOL", "elsewhere", 5)),
+            field(tx.check_intent(&key, "transfer", "SOL", "elsewhere", 5)),
             "destination"
         );
         assert_eq!(
-            field(tx.check_intent(&key, "SOL", &d.destination, 6)),
+            field(tx.check_intent(&key, "transfer", "SOL", &d.destination, 6)),
             "amount"
         );
         // Another key than the fee payer's.
@@ -480,6 +603,131 @@ mod tests {
             matches!(eth.finalize(&g, &[bad]), Err(ChainError::Signatures(_))),
             "no recovery id"
         );
+    }
+
+    const TYPED: &str = r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"verifyingContract","type":"address"}],"Order":[{"name":"amount","type":"uint256"}]},"primaryType":"Order","domain":{"name":"X","verifyingContract":"0xcccccccccccccccccccccccccccccccccccccccc"},"message":{"amount":"5"}}"#;
+
+    /// Signs `digest` with secret key `b` repeated: (compressed public key, 64-byte r||s,
+    /// recovery id), low S as libsecp256k1 makes it.
+    fn sign(b: u8, digest: &[u8]) -> (Vec<u8>, SignaturePart) {
+        let sk = secp256k1::SecretKey::from_slice(&[b; 32]).unwrap();
+        let pk = sk.public_key(secp256k1::SECP256K1).serialize().to_vec();
+        let msg = secp256k1::Message::from_digest(digest.try_into().unwrap());
+        let (rec, rs) = secp256k1::SECP256K1
+            .sign_ecdsa_recoverable(&msg, &sk)
+            .serialize_compact();
+        let part = SignaturePart {
+            bytes: rs.to_vec(),
+            recovery_id: Some(u8::try_from(rec.to_i32()).unwrap()),
+        };
+        (pk, part)
+    }
+
+    #[test]
+    fn typed_data_is_its_own_kind_addressed_to_its_verifying_contract() {
+        let tx = ChainTx::typed_data(TYPED).unwrap();
+        assert!(tx.to_text().starts_with(r#"{"chain":"ethereum-eip712""#));
+        assert_eq!(
+            (tx.chain(), tx.scheme()),
+            (Chain::Ethereum, KeyScheme::Ecdsa)
+        );
+        let (key, _) = sign(7, &[1; 32]);
+        let d = tx.decode(&key).unwrap();
+        let contract = "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC";
+        assert_eq!(
+            (d.kind.as_str(), d.destination.as_str(), d.amount),
+            ("eip712", contract, 0)
+        );
+        // The asset is the wallet's (a message has none): any is accepted; kind, destination
+        // and amount are checked.
+        tx.check_intent(&key, "eip712", "ETH", contract, 0).unwrap();
+        let field = |r: Result<Decoded, ChainError>| match r {
+            Err(ChainError::Mismatch { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            field(tx.check_intent(&key, "transfer", "ETH", contract, 0)),
+            "kind"
+        );
+        assert_eq!(
+            field(tx.check_intent(&key, "eip191", "ETH", contract, 0)),
+            "kind"
+        );
+        assert_eq!(
+            field(tx.check_intent(&key, "eip712", "ETH", "eip712", 0)),
+            "destination"
+        );
+        assert_eq!(
+            field(tx.check_intent(&key, "eip712", "ETH", contract, 1)),
+            "amount"
+        );
+        // The digest is the EIP-712 signing hash; the finished signature is r||s||v by the key.
+        let digests = tx.digests(&key).unwrap();
+        assert_eq!(
+            digests,
+            vec![coffer_eth::typed_data_hash(TYPED).unwrap().0.to_vec()]
+        );
+        let (_, sig) = sign(7, &digests[0]);
+        let done = tx.finalize(&key, std::slice::from_ref(&sig)).unwrap();
+        assert_eq!(done.tx_id, format!("0x{}", hex::encode(&digests[0])));
+        let v = 27 + sig.recovery_id.unwrap();
+        assert_eq!(
+            done.signed_tx,
+            format!("0x{}{:02x}", hex::encode(&sig.bytes), v)
+        );
+        // Another key's signature is refused.
+        let (_, other) = sign(8, &digests[0]);
+        assert!(tx.finalize(&key, &[other]).is_err());
+        // Without a verifying contract, the destination says so.
+        let bare = TYPED
+            .replace(
+                r#","verifyingContract":"0xcccccccccccccccccccccccccccccccccccccccc""#,
+                "",
+            )
+            .replace(r#",{"name":"verifyingContract","type":"address"}"#, "");
+        let d = ChainTx::typed_data(&bare).unwrap().decode(&key).unwrap();
+        assert_eq!(d.destination, EIP712_NO_CONTRACT);
+        assert!(ChainTx::typed_data("{").is_err());
+    }
+
+    #[test]
+    fn personal_messages_are_bounded_and_signed_as_eip191() {
+        let (key, _) = sign(9, &[1; 32]);
+        let tx = ChainTx::personal_message(b"I own this address").unwrap();
+        let d = tx
+            .check_intent(&key, "eip191", "ETH", EIP191_DESTINATION, 0)
+            .unwrap();
+        assert_eq!(d.kind, "eip191");
+        let digests = tx.digests(&key).unwrap();
+        assert_eq!(
+            digests,
+            vec![coffer_eth::personal_message_hash(b"I own this address").to_vec()]
+        );
+        let (_, sig) = sign(9, &digests[0]);
+        let done = tx.finalize(&key, &[sig]).unwrap();
+        assert_eq!(done.signed_tx.len(), 2 + 130);
+        assert!(ChainTx::personal_message(b"").is_err());
+        assert!(ChainTx::personal_message(&vec![b'a'; MAX_MESSAGE_BYTES + 1]).is_err());
+        let long = ChainTx::EthereumMessage {
+            message: "61".repeat(MAX_MESSAGE_BYTES + 1),
+        };
+        assert!(long.decode(&key).is_err() && long.digests(&key).is_err());
+        // A transfer is not a message: an Ethereum transfer checked as eip191 is refused.
+        let eth = ChainTx::ethereum(&coffer_eth::TxRequest {
+            chain_id: 1,
+            nonce: 0,
+            gas_limit: 21_000,
+            max_fee_per_gas: 10,
+            max_priority_fee_per_gas: 1,
+            to: "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed".into(),
+            value: 0,
+            data: String::new(),
+        })
+        .unwrap();
+        assert!(matches!(
+            eth.check_intent(&key, "eip191", "ETH", EIP191_DESTINATION, 0),
+            Err(ChainError::Mismatch { field: "kind", .. })
+        ));
     }
 
     #[test]

@@ -20,7 +20,10 @@ mod chain_tx;
 mod error;
 
 pub use address::{address, check_supported, Chain, KeyScheme};
-pub use chain_tx::{ChainTx, Decoded, Finished, SignMode, SignaturePart};
+pub use chain_tx::{
+    ChainTx, Decoded, Finished, SignMode, SignaturePart, EIP191_DESTINATION, EIP712_NO_CONTRACT,
+    MAX_MESSAGE_BYTES,
+};
 pub use error::ChainError;
 
 pub use coffer_btc as btc;

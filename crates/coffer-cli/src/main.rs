@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod admin_cmd;
+mod alerts_cmd;
 mod amount;
 mod audit_cmd;
 mod bench_cmd;
@@ -24,6 +25,7 @@ mod output;
 mod policy_cmd;
 mod tx_cmd;
 mod vault_cmd;
+mod webhook_cmd;
 
 use std::process::ExitCode;
 
@@ -80,6 +82,11 @@ enum Command {
     Tx(tx_cmd::TxArgs),
     /// The hash-chained audit log: list, export, verify.
     Audit(audit_cmd::AuditArgs),
+    /// Alerts the server's detectors raised: list, show, ack.
+    Alerts(alerts_cmd::AlertsArgs),
+    /// Webhook endpoints: add (prints the signing secret once), list, deliveries, retry,
+    /// remove.
+    Webhook(webhook_cmd::WebhookArgs),
 }
 
 /// A command's failure: the message for the last stderr line.
@@ -143,6 +150,8 @@ fn main() -> ExitCode {
         Command::Policy(args) => policy_cmd::run(args),
         Command::Tx(args) => tx_cmd::run(args),
         Command::Audit(args) => audit_cmd::run(args),
+        Command::Alerts(args) => alerts_cmd::run(args),
+        Command::Webhook(args) => webhook_cmd::run(args),
         Command::Version => emit(&serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "insecure_test_primes": coffer_proto::primes::TEST_POOL_COMPILED_IN,
@@ -195,6 +204,20 @@ mod tests {
             &["coffer", "audit", "verify", "--server"][..],
             &[
                 "coffer",
+                "webhook",
+                "add",
+                "https://hooks.example.com/coffer",
+                "--events",
+                "transaction.signed,transaction.failed",
+                "--as",
+                "ops",
+            ][..],
+            &["coffer", "webhook", "list", "--json"][..],
+            &["coffer", "webhook", "deliveries", "wh-1", "--limit", "5"][..],
+            &["coffer", "webhook", "retry", "ev-1"][..],
+            &["coffer", "webhook", "remove", "wh-1"][..],
+            &[
+                "coffer",
                 "whoami",
                 "--as",
                 "admin-2",
@@ -241,6 +264,8 @@ mod tests {
                 "/k",
             ][..],
             &["coffer", "audit", "verify"][..],
+            &["coffer", "webhook", "add"][..],
+            &["coffer", "webhook", "remove"][..],
             &["coffer", "audit", "verify", "f", "--server"][..],
             &["coffer", "user", "add", "dora", "--role", "viewer"][..],
             &[

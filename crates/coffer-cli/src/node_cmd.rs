@@ -223,6 +223,8 @@ pub(crate) fn server(cmd: ServerCommand) -> Result<(), Failure> {
                     burst: a.rate_limit * 2.0,
                 },
                 checkpoint_every: coffer_server::DEFAULT_CHECKPOINT_EVERY,
+                alerts: coffer_server::alerts::AlertConfig::standard(),
+                webhooks: Default::default(),
             };
             let rt = runtime()?;
             rt.block_on(async move {

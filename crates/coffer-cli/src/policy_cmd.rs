@@ -283,7 +283,10 @@ pub(crate) fn sign_doc(
     Ok((sp, signed_now))
 }
 
-fn load_keys(files: &[PathBuf], common: &CommonArgs) -> Result<Vec<(String, Identity)>, Failure> {
+pub(crate) fn load_keys(
+    files: &[PathBuf],
+    common: &CommonArgs,
+) -> Result<Vec<(String, Identity)>, Failure> {
     if !files.is_empty() {
         return files
             .iter()

@@ -52,11 +52,8 @@ pub(crate) struct TxArgs {
 enum TxCommand {
     /// Creates a transfer request: builds the intent, signs it as the initiator, posts it.
     Create {
-        /// The paying wallet's id (or --vault and --chain).
-        #[arg(long)]
-        wallet: Option<String>,
         #[command(flatten)]
-        select: ChainSelect,
+        request: NewRequest,
         #[command(flatten)]
         inputs: ChainInputs,
         /// Base units (150000) or a decimal in the wallet's unit (0.5btc, 1.2 eth, 3sol).
@@ -65,25 +62,24 @@ enum TxCommand {
         /// The destination address.
         #[arg(long = "to", value_name = "DEST")]
         to: String,
-        /// Free text recorded in the intent (signed with it).
-        #[arg(long, default_value = "")]
-        memo: String,
-        /// The paying address's index (path m/<wallet index>/<address index>).
-        #[arg(long, default_value_t = 0)]
-        address_index: u32,
-        /// Idempotency key (default: tx- and 16 random bytes, hex). Posting the same signed
-        /// intent again returns the existing request.
+    },
+    /// Asks the vault to sign an off-chain Ethereum message with one of its addresses:
+    /// EIP-712 typed data (`--typed-data FILE`) or an EIP-191 personal message (`--text` or
+    /// `--hex`). It is a request like a transfer (initiator, policy, approvals, signers'
+    /// own checks), allowed only by a policy rule whose `kinds` names `eip712` or `eip191`.
+    SignMessage {
+        #[command(flatten)]
+        request: NewRequest,
+        /// EIP-712 typed data: a JSON file (types, primaryType, domain, message); `-` reads
+        /// standard input.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["text", "hex"])]
+        typed_data: Option<String>,
+        /// EIP-191: the message as text.
+        #[arg(long, conflicts_with = "hex")]
+        text: Option<String>,
+        /// EIP-191: the message as hex bytes.
         #[arg(long)]
-        request_id: Option<String>,
-        /// Seconds the intent stays valid.
-        #[arg(long, default_value_t = 3600)]
-        expires_in: u64,
-        /// Waits until the request needs approvals or is final.
-        #[arg(long)]
-        wait: bool,
-        /// Seconds to wait with --wait.
-        #[arg(long, default_value_t = 300)]
-        timeout: u64,
+        hex: Option<String>,
     },
     /// Lists requests.
     List {
@@ -144,6 +140,90 @@ enum TxCommand {
         #[arg(long, default_value_t = 3600)]
         expires_in: u64,
     },
+}
+
+/// What every new request takes besides what it asks for (transfers and messages).
+#[derive(Args)]
+struct NewRequest {
+    /// The wallet's id (or --vault and --chain).
+    #[arg(long)]
+    wallet: Option<String>,
+    #[command(flatten)]
+    select: ChainSelect,
+    /// Free text recorded in the intent (signed with it).
+    #[arg(long, default_value = "")]
+    memo: String,
+    /// The address's index (path m/<wallet index>/<address index>).
+    #[arg(long, default_value_t = 0)]
+    address_index: u32,
+    /// Idempotency key (default: req- and 16 random bytes, hex). Posting the same signed
+    /// intent again returns the existing request.
+    #[arg(long)]
+    request_id: Option<String>,
+    /// Seconds the intent stays valid.
+    #[arg(long, default_value_t = 3600)]
+    expires_in: u64,
+    /// Waits until the request needs approvals or is final.
+    #[arg(long)]
+    wait: bool,
+    /// Seconds to wait with --wait.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+}
+
+impl NewRequest {
+    /// Connects as an initiator, finds the wallet, calls `post` with the wallet and the
+    /// request's fields (`amount` and `to` as given), and waits if asked.
+    fn run(
+        self,
+        common: &CommonArgs,
+        amount: &str,
+        to: &str,
+        post: impl FnOnce(&ApiClient, &Value, TxRequest<'_>) -> Result<Value, Failure>,
+    ) -> Result<Value, Failure> {
+        let caller = connect(common, Natural::Role(&["initiator"]))?;
+        let client = &caller.client;
+        let wallet = match &self.wallet {
+            Some(w) => client.call(
+                "GET",
+                &format!("/v1/wallets/{}", check_id("wallet", w)?),
+                None,
+            )?,
+            None => chain_cmd::find_wallet(client, &self.select, false)?,
+        };
+        let mut tx = post(
+            client,
+            &wallet,
+            TxRequest {
+                amount,
+                to,
+                memo: &self.memo,
+                address_index: self.address_index,
+                request_id: self.request_id.unwrap_or_else(random_request_id),
+                now: unix_now(),
+                expires_in: self.expires_in,
+            },
+        )?;
+        if self.wait {
+            let id = cell(&tx["id"]);
+            tx = wait(client, &id, Duration::from_secs(self.timeout), None, true)?;
+        }
+        Ok(tx)
+    }
+}
+
+/// A file's text, or standard input for `-` (at most 1 MiB).
+fn read_text(path: &str) -> Result<String, Failure> {
+    use std::io::Read;
+    let mut text = String::new();
+    let limit = 1 << 20;
+    let read = if path == "-" {
+        std::io::stdin().take(limit).read_to_string(&mut text)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(limit).read_to_string(&mut text))
+    };
+    read.map_err(|e| Failure(format!("reading {path}: {e}")))?;
+    Ok(text)
 }
 
 fn check_state(s: &str) -> Result<&str, Failure> {
@@ -228,7 +308,11 @@ pub(crate) fn build_intent(
                 coffer_policy::MAX_INTENT_LIFETIME_SECS
             ))
         })?;
-    let amount = parse_amount(req.amount, asset).map_err(|e| Failure(e.to_string()))?;
+    let amount = if req.amount.is_empty() {
+        coffer_policy::Amount(0)
+    } else {
+        parse_amount(req.amount, asset).map_err(|e| Failure(e.to_string()))?
+    };
     let intent = Intent {
         tenant: tenant.to_string(),
         vault_id: text_field(wallet, "wallet", "vault_id")?.to_string(),
@@ -244,11 +328,88 @@ pub(crate) fn build_intent(
         created_at: req.now,
         expires_at: req.now.saturating_add(lifetime),
         transaction: None,
+        kind: Default::default(),
     };
+    if !req.amount.is_empty() {
+        intent
+            .validate()
+            .map_err(|e| Failure(format!("the transfer is not valid: {e}")))?;
+    }
+    Ok(intent)
+}
+
+/// What `tx sign-message` signs.
+pub(crate) enum MessageInput {
+    /// EIP-712 typed data (JSON text).
+    TypedData(String),
+    /// EIP-191 personal message bytes.
+    Personal(Vec<u8>),
+}
+
+/// Creates a message-signing request (kind `eip712` or `eip191`) for address
+/// `req.address_index` of an Ethereum wallet: the intent carries the message, its amount is
+/// zero and its destination is what the chain code decodes (the EIP-712 verifying contract,
+/// or `eip191`). `req.amount` and `req.to` are ignored.
+pub(crate) fn create_message(
+    client: &ApiClient,
+    w: &Value,
+    message: MessageInput,
+    req: TxRequest<'_>,
+) -> Result<Value, Failure> {
+    if w["chain"].as_str() != Some("ethereum") {
+        return Err(Failure(format!(
+            "wallet {} is not an Ethereum wallet: messages are signed by Ethereum addresses",
+            cell(&w["id"])
+        )));
+    }
+    let me = client.call("GET", "/v1/whoami", None)?;
+    let initiator = PublicKey(client.credential().signing_key().verifying_key().to_bytes());
+    let index = req.address_index;
+    let (chain_tx, kind) = match message {
+        MessageInput::TypedData(json) => (
+            coffer_chains::ChainTx::typed_data(&json),
+            coffer_policy::IntentKind::Eip712,
+        ),
+        MessageInput::Personal(bytes) => (
+            coffer_chains::ChainTx::personal_message(&bytes),
+            coffer_policy::IntentKind::Eip191,
+        ),
+    };
+    let chain_tx = chain_tx.map_err(|e| Failure(format!("the message: {e}")))?;
+    let mut intent = build_intent(
+        &me,
+        w,
+        initiator,
+        TxRequest {
+            amount: "",
+            to: "",
+            ..req
+        },
+    )?;
+    let d = chain_cmd::decoded(client, w, index, &chain_tx)?;
+    intent.destination = d.destination;
+    intent.kind = kind;
+    intent.transaction = Some(chain_tx.to_text());
     intent
         .validate()
-        .map_err(|e| Failure(format!("the transfer is not valid: {e}")))?;
-    Ok(intent)
+        .map_err(|e| Failure(format!("the message request is not valid: {e}")))?;
+    post_intent(client, &intent)
+}
+
+/// What the approver reads of an off-chain message: the EIP-191 text (or hex when it is
+/// not UTF-8), or the EIP-712 document.
+fn message_shown(intent: &Intent) -> Option<String> {
+    match coffer_chains::ChainTx::parse(intent.transaction.as_deref()?).ok()? {
+        coffer_chains::ChainTx::EthereumMessage { message } => {
+            let bytes = hex::decode(message.trim_start_matches("0x")).ok()?;
+            Some(match String::from_utf8(bytes) {
+                Ok(text) => format!("{text:?}"),
+                Err(e) => format!("0x{}", hex::encode(e.into_bytes())),
+            })
+        }
+        coffer_chains::ChainTx::EthereumTypedData { typed_data } => Some(typed_data),
+        _ => None,
+    }
 }
 
 /// Creates a transfer request as the client's credential (an initiator): reads whoami and
@@ -284,7 +445,12 @@ pub(crate) fn create(
             .validate()
             .map_err(|e| Failure(format!("the transfer is not valid: {e}")))?;
     }
-    let signature = coffer_policy::sign_initiation(client.credential().signing_key(), &intent);
+    post_intent(client, &intent)
+}
+
+/// Signs `intent` as the initiator (the client's own key) and posts it.
+fn post_intent(client: &ApiClient, intent: &Intent) -> Result<Value, Failure> {
+    let signature = coffer_policy::sign_initiation(client.credential().signing_key(), intent);
     Ok(client.call(
         "POST",
         "/v1/transactions",
@@ -328,28 +494,41 @@ pub(crate) fn checked_intent(tx: &Value) -> Result<(Intent, [u8; 32]), Failure> 
 
 /// What an approver is shown before signing.
 pub(crate) fn intent_summary(intent: &Intent, hash: &[u8; 32]) -> String {
-    fields(&[
-        ("amount", format_amount(intent.amount, &intent.asset)),
-        ("asset", intent.asset.clone()),
-        ("to", intent.destination.clone()),
-        (
-            "memo",
-            if intent.memo.is_empty() {
-                "-".into()
-            } else {
-                intent.memo.clone()
-            },
-        ),
-        (
-            "from",
-            format!("wallet {} path {}", intent.wallet_id, intent.path),
-        ),
+    let by = format!("wallet {} path {}", intent.wallet_id, intent.path);
+    let mut f = if intent.kind.is_transfer() {
+        vec![
+            ("amount", format_amount(intent.amount, &intent.asset)),
+            ("asset", intent.asset.clone()),
+            ("to", intent.destination.clone()),
+            (
+                "memo",
+                if intent.memo.is_empty() {
+                    "-".into()
+                } else {
+                    intent.memo.clone()
+                },
+            ),
+            ("from", by),
+        ]
+    } else {
+        vec![
+            ("signs", format!("{} message", intent.kind.name())),
+            (
+                "message",
+                message_shown(intent).unwrap_or_else(|| "-".into()),
+            ),
+            ("for", intent.destination.clone()),
+            ("by", by),
+        ]
+    };
+    f.extend([
         ("vault", intent.vault_id.clone()),
         ("initiator", intent.initiator.to_string()),
         ("request", intent.request_id.clone()),
         ("expires", time(&json!(intent.expires_at))),
         ("intent hash", hex::encode(hash)),
-    ])
+    ]);
+    fields(&f)
 }
 
 fn amount_cell(tx: &Value) -> String {
@@ -396,6 +575,9 @@ pub(crate) fn tx_text(tx: &Value) -> String {
             ),
         ),
     ];
+    if let Some(kind) = i["kind"].as_str() {
+        f.insert(2, ("signs", format!("{kind} message")));
+    }
     if !tx["reason"].is_null() {
         f.push(("reason", cell(&tx["reason"])));
     }
@@ -585,46 +767,38 @@ pub(crate) fn run(args: TxArgs) -> Result<(), Failure> {
     let json = args.common.json;
     match args.cmd {
         TxCommand::Create {
-            wallet,
-            select,
+            request,
             inputs,
             amount,
             to,
-            memo,
-            address_index,
-            request_id,
-            expires_in,
-            wait: wait_for,
-            timeout,
         } => {
-            let caller = connect(&args.common, Natural::Role(&["initiator"]))?;
-            let client = &caller.client;
-            let wallet = match wallet {
-                Some(w) => client.call(
-                    "GET",
-                    &format!("/v1/wallets/{}", check_id("wallet", &w)?),
-                    None,
-                )?,
-                None => chain_cmd::find_wallet(client, &select, false)?,
+            let tx = request.run(&args.common, &amount, &to, |client, wallet, req| {
+                create(client, wallet, Some(&inputs), req)
+            })?;
+            show(json, &tx, tx_text)
+        }
+        TxCommand::SignMessage {
+            request,
+            typed_data,
+            text,
+            hex: hex_message,
+        } => {
+            let message = match (typed_data, text, hex_message) {
+                (Some(file), None, None) => MessageInput::TypedData(read_text(&file)?),
+                (None, Some(t), None) => MessageInput::Personal(t.into_bytes()),
+                (None, None, Some(h)) => MessageInput::Personal(
+                    hex::decode(h.trim_start_matches("0x"))
+                        .map_err(|e| Failure(format!("--hex is not hex: {e}")))?,
+                ),
+                _ => {
+                    return Err(Failure(
+                        "give the message: --typed-data FILE, --text TEXT or --hex HEX".into(),
+                    ))
+                }
             };
-            let mut tx = create(
-                client,
-                &wallet,
-                Some(&inputs),
-                TxRequest {
-                    amount: &amount,
-                    to: &to,
-                    memo: &memo,
-                    address_index,
-                    request_id: request_id.unwrap_or_else(random_request_id),
-                    now: unix_now(),
-                    expires_in,
-                },
-            )?;
-            if wait_for {
-                let id = cell(&tx["id"]);
-                tx = wait(client, &id, Duration::from_secs(timeout), None, true)?;
-            }
+            let tx = request.run(&args.common, "", "", |client, wallet, req| {
+                create_message(client, wallet, message, req)
+            })?;
             show(json, &tx, tx_text)
         }
         TxCommand::Broadcast {

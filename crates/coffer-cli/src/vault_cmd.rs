@@ -48,6 +48,27 @@ enum VaultCommand {
         /// The vault id.
         id: String,
     },
+    /// Freezes a vault: the server signs a freeze order and every signer refuses new
+    /// signing sessions for the vault's keys until an admin quorum unfreezes it.
+    Freeze {
+        /// The vault id.
+        id: String,
+        /// Why (recorded in the order and the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Unfreezes a vault with an order signed offline by a quorum of the admin keys the
+    /// signers pinned (default: the dev roster's admin keys, as many as its quorum needs).
+    Unfreeze {
+        /// The vault id.
+        id: String,
+        /// An admin key file (repeat).
+        #[arg(long = "admin-key", value_name = "FILE")]
+        admin_keys: Vec<std::path::PathBuf>,
+        /// Why (recorded in the order and the audit log).
+        #[arg(long, default_value = "unfrozen by the admin quorum")]
+        reason: String,
+    },
 }
 
 /// `coffer wallet ...`.
@@ -179,6 +200,18 @@ pub(crate) fn vault_text(v: &Value) -> String {
         ("name", cell(&v["name"])),
         ("tenant", cell(&v["tenant"])),
         ("policy", policy_version(&v["policy_version"])),
+        (
+            "frozen",
+            if v["frozen"] == json!(true) {
+                format!(
+                    "yes (order {}: {})",
+                    cell(&v["freeze"]["seq"]),
+                    cell(&v["freeze"]["reason"])
+                )
+            } else {
+                "no".into()
+            },
+        ),
         ("created", time(&v["created_at"])),
     ]);
     let rows: Vec<Vec<String>> = items(v, "keys")
@@ -272,7 +305,97 @@ pub(crate) fn vault(args: VaultArgs) -> Result<(), Failure> {
             )?;
             show(json, &v, vault_text)
         }
+        VaultCommand::Freeze { id, reason } => {
+            let caller = connect(&args.common, Natural::Role(&["admin"]))?;
+            let v = caller.client.call(
+                "POST",
+                &format!("/v1/vaults/{}/freeze", check_id("vault", &id)?),
+                Some(&json!({ "reason": reason })),
+            )?;
+            show(json, &v, freeze_text)
+        }
+        VaultCommand::Unfreeze {
+            id,
+            admin_keys,
+            reason,
+        } => {
+            let caller = connect(&args.common, Natural::Role(&["admin"]))?;
+            let id = check_id("vault", &id)?;
+            let v = caller
+                .client
+                .call("GET", &format!("/v1/vaults/{id}"), None)?;
+            let order = unfreeze_order(&v, &reason)?;
+            let keys = crate::policy_cmd::load_keys(&admin_keys, &args.common)?;
+            let mut signed = coffer_net::freeze::SignedFreezeOrder::unsigned(order);
+            for (name, key) in &keys {
+                signed
+                    .add_admin_signature(key)
+                    .map_err(|e| Failure(format!("cannot sign the unfreeze with {name}: {e}")))?;
+            }
+            let body = serde_json::to_value(&signed)?;
+            let v =
+                caller
+                    .client
+                    .call("POST", &format!("/v1/vaults/{id}/unfreeze"), Some(&body))?;
+            show(json, &v, freeze_text)
+        }
     }
+}
+
+/// The unfreeze order for vault `v` (as `GET /v1/vaults/{id}` shows it): every key of the
+/// vault, the sequence after the vault's current order.
+fn unfreeze_order(v: &Value, reason: &str) -> Result<coffer_net::freeze::FreezeOrder, Failure> {
+    let id = v["id"]
+        .as_str()
+        .ok_or_else(|| Failure("the server's vault has no id".into()))?;
+    if v["frozen"] != json!(true) {
+        return Err(Failure(format!("vault {id} is not frozen")));
+    }
+    let seq = v["freeze"]["seq"]
+        .as_u64()
+        .ok_or_else(|| Failure("the server shows no freeze sequence".into()))?;
+    let key_ids: Vec<String> = items(v, "keys")
+        .iter()
+        .filter_map(|k| k["key_id"].as_str().map(str::to_string))
+        .collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let order = coffer_net::freeze::FreezeOrder::new(
+        coffer_net::freeze::FreezeKind::Unfreeze,
+        id,
+        key_ids,
+        seq.saturating_add(1),
+        reason,
+        now,
+    );
+    order
+        .check()
+        .map_err(|e| Failure(format!("cannot build the unfreeze: {e}")))?;
+    Ok(order)
+}
+
+fn freeze_text(v: &Value) -> String {
+    let signers: Vec<String> = items(v, "signers")
+        .iter()
+        .map(|a| match a["refused"].as_str() {
+            Some(why) => format!("{} refused: {why}", cell(&a["signer"])),
+            None => format!(
+                "{} at order {}",
+                cell(&a["signer"]),
+                cell(&a["current_seq"])
+            ),
+        })
+        .collect();
+    fields(&[
+        ("vault", cell(&v["vault_id"])),
+        ("frozen", cell(&v["frozen"])),
+        ("order", cell(&v["seq"])),
+        ("reason", cell(&v["reason"])),
+        ("changed", cell(&v["changed"])),
+        ("signers", signers.join("; ")),
+    ])
 }
 
 pub(crate) fn wallet(args: WalletArgs) -> Result<(), Failure> {
@@ -432,6 +555,23 @@ pub(crate) fn address(args: AddressArgs) -> Result<(), Failure> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn the_unfreeze_names_every_key_of_the_vault_at_the_next_sequence() {
+        let v = json!({
+            "id": "v-1",
+            "frozen": true,
+            "freeze": {"seq": 3, "reason": "alert"},
+            "keys": [{"key_id": "k-a"}, {"key_id": "k-b"}],
+        });
+        let o = unfreeze_order(&v, "clear").unwrap();
+        assert_eq!(o.kind, coffer_net::freeze::FreezeKind::Unfreeze);
+        assert_eq!((o.vault_id.as_str(), o.seq), ("v-1", 4));
+        assert_eq!(o.key_ids, vec!["k-a".to_string(), "k-b".to_string()]);
+        let mut thawed = v.clone();
+        thawed["frozen"] = json!(false);
+        assert!(unfreeze_order(&thawed, "clear").is_err());
+    }
 
     #[test]
     fn vault_bodies() {

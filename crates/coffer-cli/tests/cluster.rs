@@ -666,6 +666,63 @@ fn the_readme_custody_walkthrough_runs_as_written() {
     }
 }
 
+/// A request the webhook receiver got: its headers (names lowercased) and body.
+type Received = (Vec<(String, String)>, Vec<u8>);
+
+/// A webhook receiver for the walk-through: answers 200 and keeps what it got.
+struct Hook {
+    url: String,
+    got: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl Hook {
+    fn start() -> Hook {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = got.clone();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let mut parsed = None;
+                while parsed.is_none() {
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    let headers: Vec<(String, String)> = head
+                        .split("\r\n")
+                        .skip(1)
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let len: usize = headers
+                        .iter()
+                        .find(|(k, _)| k == "content-length")
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        parsed = Some((headers, buf[end + 4..end + 4 + len].to_vec()));
+                    }
+                }
+                if let Some(p) = parsed {
+                    shared.lock().unwrap().push(p);
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            }
+        });
+        Hook { url, got }
+    }
+}
+
 fn walkthrough(dev: Dev) {
     let info = dev.info();
     let names: Vec<&str> = info["credentials"]
@@ -695,6 +752,25 @@ fn walkthrough(dev: Dev) {
         ])
         .unwrap();
     let address = dev.coffer(&["address", "new", &id(&wallet)]).unwrap();
+    // A webhook endpoint for signed requests (the secret is printed once, never listed).
+    let hook = Hook::start();
+    let endpoint = dev
+        .coffer(&[
+            "webhook",
+            "add",
+            &format!("{}/coffer", hook.url),
+            "--events",
+            "transaction.signed",
+        ])
+        .unwrap();
+    let secret = endpoint["secret"].as_str().unwrap().to_string();
+    let listed = dev.coffer(&["webhook", "list", "--as", "vera"]).unwrap();
+    assert_eq!(listed["webhooks"][0]["id"], endpoint["id"], "{listed}");
+    assert!(!listed.to_string().contains(&secret));
+    assert!(dev
+        .coffer(&["webhook", "add", "ftp://example.com/x"])
+        .unwrap_err()
+        .contains("http or https"));
     let template = dev.coffer(&["policy", "template", &id(&vault)]).unwrap();
     std::fs::write(dev.dir.join("policy.json"), template.to_string()).unwrap();
     dev.coffer(&["policy", "set", &id(&vault), "policy.json"])
@@ -728,6 +804,47 @@ fn walkthrough(dev: Dev) {
         .coffer(&["tx", "wait", &txid, "--until", "signed", "--timeout", "120"])
         .unwrap();
     assert_eq!(signed["state"], "signed", "{signed}");
+    // The endpoint got the signed event, signed with its secret.
+    let until = Instant::now() + Duration::from_secs(30);
+    let deliveries = loop {
+        let d = dev
+            .coffer(&["webhook", "deliveries", &id(&endpoint)])
+            .unwrap();
+        if d["deliveries"][0]["state"] == "delivered" {
+            break d;
+        }
+        assert!(Instant::now() < until, "no delivery: {d}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(deliveries["deliveries"].as_array().unwrap().len(), 1);
+    let (headers, body) = hook.got.lock().unwrap()[0].clone();
+    let h = coffer_server::webhooks::signature::SignedHeaders::from_lookup(|name| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    })
+    .unwrap();
+    assert_eq!(h.event_id, deliveries["deliveries"][0]["event_id"]);
+    coffer_server::webhooks::signature::verify(
+        &hex::decode(&secret).unwrap(),
+        &h,
+        &body,
+        coffer_server::db::unix_now(),
+        300,
+        &mut coffer_server::webhooks::signature::MemoryReplayGuard::default(),
+    )
+    .unwrap();
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["type"], "transaction.signed");
+    assert_eq!(event["data"]["request_id"], txid.as_str());
+    assert_eq!(event["data"]["amount"], "1500000000");
+    dev.coffer(&["webhook", "remove", &id(&endpoint)]).unwrap();
+    let listed = dev.coffer(&["webhook", "list"]).unwrap();
+    assert!(
+        listed["webhooks"].as_array().unwrap().is_empty(),
+        "{listed}"
+    );
     // An independent verifier accepts the signature under the address's key.
     assert_eq!(signed["public_key"], address["public_key"]);
     let intent: coffer_policy::Intent = serde_json::from_value(signed["intent"].clone()).unwrap();
@@ -756,7 +873,59 @@ fn walkthrough(dev: Dev) {
     )
     .unwrap();
     assert!(dev.coffer(&["audit", "verify", "tampered.jsonl"]).is_err());
+    // Alerts: the policy change and the first payment to the destination are listed; an
+    // admin acknowledges one with a reason, once.
+    let listed = dev.coffer(&["alerts", "list", "--unacked"]).unwrap();
+    let list = listed["alerts"].as_array().unwrap();
+    assert!(
+        list.iter().any(|a| a["kind"] == "policy_change"),
+        "{listed}"
+    );
+    let first = list
+        .iter()
+        .find(|a| a["kind"] == "first_destination" && a["evidence"]["request"] == txid.as_str())
+        .unwrap_or_else(|| panic!("no first-destination alert: {listed}"));
+    let alert = id(first);
+    assert!(dev
+        .coffer(&[
+            "alerts",
+            "ack",
+            &alert,
+            "--reason",
+            "new payee",
+            "--as",
+            "alice"
+        ])
+        .is_err());
+    let acked = dev
+        .coffer(&[
+            "alerts",
+            "ack",
+            &alert,
+            "--reason",
+            "new payee checked by phone",
+        ])
+        .unwrap();
+    assert_eq!(acked["ack_reason"], "new payee checked by phone", "{acked}");
+    assert!(dev
+        .coffer(&["alerts", "ack", &alert, "--reason", "again"])
+        .unwrap_err()
+        .contains("already acknowledged"));
+    assert!(dev
+        .coffer(&["alerts", "list", "--severity", "urgent"])
+        .is_err());
+    let unacked = dev.coffer(&["alerts", "list", "--unacked"]).unwrap();
+    assert!(unacked["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["id"] != alert.as_str()));
+    let shown = dev.coffer(&["alerts", "show", &alert]).unwrap();
+    assert_eq!(shown, acked);
 }
+
+/// An EIP-712 permit (the walk-through's typed data).
+const PERMIT: &str = r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Permit":[{"name":"spender","type":"address"},{"name":"value","type":"uint256"}]},"primaryType":"Permit","domain":{"name":"Token","chainId":1,"verifyingContract":"0xdAC17F958D2ee523a2206206994597C13D831ec7"},"message":{"spender":"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","value":"1000"}}"#;
 
 /// The README's chain walk-through, command for command: from `coffer dev`, a vault with a
 /// key per scheme, one address per chain, and four transfers approved by two approvers and
@@ -909,6 +1078,66 @@ fn the_readme_chain_walkthrough_runs_as_written() {
         assert_eq!(s(&signed, "tx_id").len(), 64);
     }
 
+    // Off-chain Ethereum messages, signed by the vault's Ethereum address: each kind is
+    // refused until a policy rule names it (`kinds`), then approved and signed like a
+    // transfer; alloy recovers the vault address from the signatures.
+    let sign_message = |how: &[&str]| {
+        let mut args = vec![
+            "tx",
+            "sign-message",
+            "--vault",
+            &vault,
+            "--chain",
+            "ethereum",
+        ];
+        args.extend_from_slice(how);
+        dev.coffer(&args).unwrap()
+    };
+    let text = "I control this address (coffer)";
+    let refused = sign_message(&["--text", text]);
+    assert_eq!(refused["state"], "rejected", "{refused}");
+    let mut next = dev.coffer(&["policy", "template", &vault]).unwrap();
+    let rules = next["rules"].as_array_mut().unwrap();
+    for (name, kind) in [("personal messages", "eip191"), ("typed data", "eip712")] {
+        let mut rule = rules[0].clone();
+        rule["name"] = serde_json::json!(name);
+        rule["when"] = serde_json::json!({ "kinds": [kind] });
+        rules.insert(0, rule);
+    }
+    std::fs::write(dev.dir.join("messages.json"), next.to_string()).unwrap();
+    dev.coffer(&["policy", "set", &vault, "messages.json"])
+        .unwrap();
+    let tx = sign_message(&["--text", text]);
+    assert_eq!(tx["intent"]["kind"], "eip191", "{tx}");
+    let signed = approve_and_sign(&tx);
+    let recovered = |sig: &str, digest: Option<alloy_primitives::B256>| {
+        let bytes = hex::decode(sig.trim_start_matches("0x")).unwrap();
+        let sig = alloy_primitives::Signature::try_from(bytes.as_slice()).unwrap();
+        match digest {
+            None => sig.recover_address_from_msg(text.as_bytes()),
+            Some(d) => sig.recover_address_from_prehash(&d),
+        }
+        .unwrap()
+        .to_checksum(None)
+    };
+    assert_eq!(
+        recovered(&s(&signed, "signed_tx"), None),
+        s(&ether, "address")
+    );
+    std::fs::write(dev.dir.join("permit.json"), PERMIT).unwrap();
+    let tx = sign_message(&["--typed-data", "permit.json"]);
+    assert_eq!(
+        tx["chain"]["destination"], "0xdAC17F958D2ee523a2206206994597C13D831ec7",
+        "the verifying contract is what the policy sees: {tx}"
+    );
+    let signed = approve_and_sign(&tx);
+    let typed: alloy_dyn_abi::TypedData = serde_json::from_str(PERMIT).unwrap();
+    let digest = typed.eip712_signing_hash().unwrap();
+    assert_eq!(
+        recovered(&s(&signed, "signed_tx"), Some(digest)),
+        s(&ether, "address")
+    );
+
     // Ethereum: a local node (anvil); the vault address is funded from its dev account.
     match Anvil::start(31337) {
         Ok(node) => {
@@ -1020,4 +1249,38 @@ fn the_readme_chain_walkthrough_runs_as_written() {
             2_000_000_000 - 500_000_000 - 5_000
         );
     }
+}
+
+/// `coffer vault freeze` and `unfreeze` against real server and signer processes: every
+/// signer acknowledges the server-signed freeze; the unfreeze, signed with the dev admin
+/// quorum, is accepted by the server and every signer; a second unfreeze is refused.
+#[test]
+fn the_cli_freezes_a_vault_and_unfreezes_it_with_the_admin_quorum() {
+    let dev = Dev::start("freeze", &[], &[]);
+    let vault = dev
+        .coffer(&["vault", "create", "treasury", "--scheme", "ed25519"])
+        .unwrap();
+    let vid = vault["id"].as_str().unwrap().to_string();
+    let frozen = dev
+        .coffer(&["vault", "freeze", &vid, "--reason", "incident drill"])
+        .unwrap();
+    assert_eq!(frozen["frozen"], true, "{frozen}");
+    let acks = frozen["signers"].as_array().unwrap();
+    assert_eq!(acks.len(), 3, "{frozen}");
+    assert!(acks.iter().all(|a| a["refused"].is_null()), "{frozen}");
+    let shown = dev.coffer(&["vault", "show", &vid]).unwrap();
+    assert_eq!(shown["frozen"], true, "{shown}");
+    assert_eq!(shown["freeze"]["reason"], "incident drill");
+    let thawed = dev.coffer(&["vault", "unfreeze", &vid]).unwrap();
+    assert_eq!(thawed["frozen"], false, "{thawed}");
+    let acks = thawed["signers"].as_array().unwrap();
+    assert!(
+        acks.len() == 3
+            && acks
+                .iter()
+                .all(|a| a["refused"].is_null() && a["current_seq"] == 2),
+        "{thawed}"
+    );
+    let again = dev.coffer(&["vault", "unfreeze", &vid]).unwrap_err();
+    assert!(again.contains("not frozen"), "{again}");
 }

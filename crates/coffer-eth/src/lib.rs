@@ -20,7 +20,9 @@ pub mod anvil;
 
 pub use address::{address, parse_address};
 pub use error::EthError;
-pub use message::{personal_message_hash, signature_hex65, typed_data_hash, TypedSummary};
+pub use message::{
+    message_signature, personal_message_hash, signature_hex65, typed_data_hash, TypedSummary,
+};
 pub use tx::{
     assemble, build_eip1559, decode_eip1559, erc20_transfer_data, signing_hash, Decoded, SignedTx,
     TxRequest, MAX_GAS_LIMIT,

@@ -80,6 +80,19 @@ pub fn signature_hex65(rs: &[u8; 64], recovery_id: u8) -> Result<String, EthErro
     Ok(format!("0x{}", hex::encode(out)))
 }
 
+/// The wallet signature (65 bytes r||s||v, "0x" hex) over a message `digest` (EIP-191 or
+/// EIP-712), after checking that it recovers `from` (the vault address that signs it).
+/// Refuses high S, recovery ids other than 0/1, and a signature by another key.
+pub fn message_signature(
+    digest: &[u8; 32],
+    rs: &[u8; 64],
+    recovery_id: u8,
+    from: &str,
+) -> Result<String, EthError> {
+    crate::tx::check_signer(*digest, rs, recovery_id, from)?;
+    signature_hex65(rs, recovery_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

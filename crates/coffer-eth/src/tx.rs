@@ -276,6 +276,25 @@ pub(crate) fn recover_low_s(
         .map_err(bad)
 }
 
+/// Checks that the low-S signature `rs` with `recovery_id` over `digest` recovers the
+/// address `from` (checksummed): [`EthError::SignerMismatch`] when it recovers another.
+pub(crate) fn check_signer(
+    digest: [u8; 32],
+    rs: &[u8; 64],
+    recovery_id: u8,
+    from: &str,
+) -> Result<(), EthError> {
+    let expected = parse(from)?;
+    let recovered = address_of_secp(&recover_low_s(digest, rs, recovery_id)?);
+    if recovered != expected {
+        return Err(EthError::SignerMismatch {
+            expected: expected.to_checksum(None),
+            recovered: recovered.to_checksum(None),
+        });
+    }
+    Ok(())
+}
+
 /// Adds the signature (y_parity = recovery_id). Refuses high-S, recovery ids other than 0/1, and a signature that does not recover `from` (checksummed address of the vault key).
 pub fn assemble(
     unsigned: &[u8],
@@ -283,17 +302,8 @@ pub fn assemble(
     recovery_id: u8,
     from: &str,
 ) -> Result<SignedTx, EthError> {
-    let expected = parse(from)?;
     let (tx, _) = decode_strict(unsigned)?;
-    let digest = keccak256(unsigned).0;
-    let key = recover_low_s(digest, rs, recovery_id)?;
-    let recovered = address_of_secp(&key);
-    if recovered != expected {
-        return Err(EthError::SignerMismatch {
-            expected: expected.to_checksum(None),
-            recovered: recovered.to_checksum(None),
-        });
-    }
+    check_signer(keccak256(unsigned).0, rs, recovery_id, from)?;
     let (r, s) = rs.split_at(32);
     let signature = Signature::new(
         U256::from_be_slice(r),

@@ -14,6 +14,7 @@ use coffer_proto::ids::SessionId;
 use coffer_proto::scheme::Scheme;
 
 use crate::envelope::{Envelope, ProtocolKind};
+use crate::freeze::SignedFreezeOrder;
 use crate::identity::NodeKey;
 use crate::roster::SignedRoster;
 
@@ -36,6 +37,10 @@ pub enum ToSigner {
     },
     /// A roster update; counts only if a quorum of the pinned admins signed it.
     Roster(SignedRoster),
+    /// A vault freeze (signed by the server) or unfreeze (signed by an admin quorum); the
+    /// signer answers with [`ToServer::FreezeAck`]. The server sends the latest order of
+    /// every vault again to a signer that reconnects.
+    Freeze(Box<SignedFreezeOrder>),
 }
 
 /// Signer to server.
@@ -51,6 +56,18 @@ pub enum ToServer {
         session: SessionId,
         /// What happened.
         outcome: Outcome,
+    },
+    /// This signer's answer to a [`ToSigner::Freeze`].
+    FreezeAck {
+        /// The vault the order named.
+        vault_id: String,
+        /// The order's sequence number.
+        seq: u64,
+        /// The sequence now in force on this signer for the vault (the order's own when
+        /// accepted; a higher one when the order was stale).
+        current_seq: u64,
+        /// Why the order was refused (`None`: applied, or already in force).
+        refused: Option<String>,
     },
 }
 

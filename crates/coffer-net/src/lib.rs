@@ -1,6 +1,6 @@
 //! Coffer's signer network, the parts both ends share: node identities ([`identity`]), the
 //! pinned roster of signers and admins ([`roster`]), signed and encrypted protocol envelopes
-//! ([`envelope`]), the frames signers and server exchange ([`frames`]), and mutual TLS
+//! ([`envelope`]), vault freeze orders ([`freeze`]), the frames signers and server exchange ([`frames`]), and mutual TLS
 //! authenticated by raw identity keys ([`tls`]).
 //!
 //! Trust model: a signer trusts only keys it pinned at enrolment (peers, admins, the server's
@@ -13,6 +13,7 @@
 
 pub mod envelope;
 pub mod frames;
+pub mod freeze;
 pub mod identity;
 pub mod roster;
 pub mod tls;

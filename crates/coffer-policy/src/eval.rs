@@ -59,7 +59,8 @@ pub struct Authorized {
     pub report: ApprovalReport,
 }
 
-/// (sum, count) of the receipts with `at >= since` for this wallet and asset; the sum
+/// (sum, count) of the transfer receipts (a message signature has amount zero and moves
+/// nothing, so it is not counted) with `at >= since` for this wallet and asset; the sum
 /// saturates at `u128::MAX`, the count at `u32::MAX`.
 pub fn window_totals(
     history: &[ReceiptBody],
@@ -69,7 +70,7 @@ pub fn window_totals(
 ) -> (u128, u32) {
     history
         .iter()
-        .filter(|r| r.at >= since && r.wallet_id == wallet_id && r.asset == asset)
+        .filter(|r| r.at >= since && r.wallet_id == wallet_id && r.asset == asset && r.amount.0 > 0)
         .fold((0u128, 0u32), |(s, c), r| {
             (s.saturating_add(r.amount.0), c.saturating_add(1))
         })
@@ -120,7 +121,12 @@ fn inside(w: &TimeWindow, now: i64) -> bool {
 
 fn holds(policy: &Policy, c: &Conditions, intent: &Intent, ctx: &Context) -> bool {
     let in_list = |l: &Option<Vec<String>>, v: &str| l.as_ref().map(|l| l.iter().any(|x| x == v));
-    in_list(&c.assets, &intent.asset) != Some(false)
+    let kind_ok = match &c.kinds {
+        None => intent.kind.is_transfer(),
+        Some(kinds) => kinds.contains(&intent.kind),
+    };
+    kind_ok
+        && in_list(&c.assets, &intent.asset) != Some(false)
         && c.amount_min.is_none_or(|min| intent.amount >= min)
         && c.amount_max.is_none_or(|max| intent.amount <= max)
         && in_list(&c.destinations, &intent.destination) != Some(false)
@@ -422,6 +428,60 @@ mod tests {
             assets: list(&["ETH"]),
             ..c()
         }));
+        // Kinds: absent matches transfers only; present, the kinds named.
+        assert!(blocked(Conditions {
+            kinds: Some(vec![crate::IntentKind::Transfer]),
+            ..c()
+        }));
+        assert!(!blocked(Conditions {
+            kinds: Some(vec![crate::IntentKind::Eip712]),
+            ..c()
+        }));
+    }
+
+    #[test]
+    fn a_message_is_matched_only_by_a_rule_that_names_its_kind() {
+        use crate::IntentKind::{Eip191, Eip712};
+        let mut m = intent();
+        (m.kind, m.amount, m.transaction) = (Eip712, Amount(0), Some("{}".into()));
+        // The transfer rules of the test policy (no `kinds`) never match it: default deny.
+        let p = policy();
+        assert_eq!(decide(&p, &m, T0, &[]), None);
+        let mut p = policy();
+        p.rules.insert(
+            0,
+            rule(
+                "typed-data",
+                Conditions {
+                    kinds: Some(vec![Eip712]),
+                    destinations: Some(vec![m.destination.clone()]),
+                    ..Conditions::default()
+                },
+                Action::Allow {
+                    approvals: vec![],
+                    allow_self_approval: false,
+                },
+            ),
+        );
+        p.check().unwrap();
+        assert_eq!(decide(&p, &m, T0, &[]), Some("typed-data".into()));
+        // An EIP-191 message is another action: the EIP-712 rule does not allow it.
+        m.kind = Eip191;
+        assert_eq!(decide(&p, &m, T0, &[]), None);
+        // A transfer is not matched by the message rule either.
+        let t = intent();
+        assert_ne!(decide(&p, &t, T0, &[]), Some("typed-data".into()));
+        // An empty list is refused (it would match nothing, silently).
+        p.rules[0].when.kinds = Some(vec![]);
+        assert!(p.check().is_err());
+    }
+
+    #[test]
+    fn message_receipts_do_not_count_towards_velocity() {
+        let p = velocity(None, Some(1));
+        let h = [body("w1", "BTC", 0, T0 - 10)];
+        assert_eq!(window_totals(&h, "w1", "BTC", T0 - 100), (0, 0));
+        assert_ne!(decide(&p, &intent(), T0, &h), Some("block:guard".into()));
     }
 
     fn velocity(sum: Option<u128>, count: Option<u32>) -> Policy {

@@ -51,6 +51,43 @@ pub struct Intent {
     /// the signers sign [`Intent::message`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transaction: Option<String>,
+    /// What the signature is for: a transfer (the default), or an off-chain message that
+    /// moves nothing by itself (EIP-712 typed data, an EIP-191 personal message). A policy
+    /// rule matches a message only when its `kinds` condition names that kind, so signing
+    /// messages is refused until the admins allow it explicitly.
+    #[serde(default, skip_serializing_if = "IntentKind::is_transfer")]
+    pub kind: IntentKind,
+}
+
+/// What an intent asks the signers to sign.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntentKind {
+    /// Move `amount` of `asset` to `destination`.
+    #[default]
+    Transfer,
+    /// EIP-712 typed data (`eth_signTypedData_v4`); the destination is the domain's
+    /// verifying contract (or `eip712` when it names none); the amount is zero.
+    Eip712,
+    /// An EIP-191 personal message (`personal_sign`); the destination is `eip191`; the
+    /// amount is zero.
+    Eip191,
+}
+
+impl IntentKind {
+    /// Whether this is a transfer (the default, omitted from JSON and canonical bytes).
+    pub fn is_transfer(&self) -> bool {
+        *self == IntentKind::Transfer
+    }
+
+    /// The name used in JSON, policies and canonical bytes.
+    pub fn name(&self) -> &'static str {
+        match self {
+            IntentKind::Transfer => "transfer",
+            IntentKind::Eip712 => "eip712",
+            IntentKind::Eip191 => "eip191",
+        }
+    }
 }
 
 /// Length-prefixed canonical encoder shared by intents and receipts.
@@ -113,6 +150,9 @@ impl Intent {
         if let Some(tx) = &self.transaction {
             c.str("transaction").str(tx);
         }
+        if !self.kind.is_transfer() {
+            c.str("kind").str(self.kind.name());
+        }
         c.0
     }
 
@@ -128,8 +168,9 @@ impl Intent {
     }
 
     /// Structural checks: ids, path and asset non-empty, at most 128 bytes, no control
-    /// characters; destination likewise; memo at most 256 bytes; a positive amount; a
-    /// lifetime in `1..=MAX_INTENT_LIFETIME_SECS`.
+    /// characters; destination likewise; memo at most 256 bytes; a positive amount for a
+    /// transfer, zero and a carried message for the other kinds; a lifetime in
+    /// `1..=MAX_INTENT_LIFETIME_SECS`.
     pub fn validate(&self) -> Result<(), PolicyError> {
         let bad = |field, reason| Err(PolicyError::InvalidIntent { field, reason });
         let fields = [
@@ -164,8 +205,17 @@ impl Intent {
                 return bad("transaction", "is longer than 32 KiB");
             }
         }
-        if self.amount.0 == 0 {
-            return bad("amount", "is zero");
+        match self.kind {
+            IntentKind::Transfer if self.amount.0 == 0 => return bad("amount", "is zero"),
+            IntentKind::Transfer => {}
+            IntentKind::Eip712 | IntentKind::Eip191 => {
+                if self.amount.0 != 0 {
+                    return bad("amount", "must be zero for a message");
+                }
+                if self.transaction.is_none() {
+                    return bad("transaction", "must carry the message to sign");
+                }
+            }
         }
         if self.expires_at <= self.created_at {
             return bad("expires_at", "is not after created_at");
@@ -237,6 +287,50 @@ mod tests {
         ok.key_id = "k".repeat(128);
         ok.expires_at = ok.created_at + MAX_INTENT_LIFETIME_SECS;
         ok.validate().unwrap();
+    }
+
+    #[test]
+    fn message_kinds_carry_a_message_and_no_amount() {
+        let message = |kind| {
+            let mut i = intent();
+            (i.kind, i.amount, i.transaction) = (kind, Amount(0), Some("{}".into()));
+            i
+        };
+        for kind in [IntentKind::Eip712, IntentKind::Eip191] {
+            message(kind).validate().unwrap();
+            let mut i = message(kind);
+            i.amount = Amount(1);
+            assert!(matches!(
+                i.validate(),
+                Err(PolicyError::InvalidIntent {
+                    field: "amount",
+                    ..
+                })
+            ));
+            i = message(kind);
+            i.transaction = None;
+            assert!(matches!(
+                i.validate(),
+                Err(PolicyError::InvalidIntent {
+                    field: "transaction",
+                    ..
+                })
+            ));
+        }
+        // The kind is signed: the same fields as another kind hash differently, and a
+        // transfer keeps the bytes it had before kinds existed (no `kind` tag).
+        let (a, b) = (message(IntentKind::Eip712), message(IntentKind::Eip191));
+        assert_ne!(a.hash(), b.hash());
+        let mut t = message(IntentKind::Eip712);
+        t.kind = IntentKind::Transfer;
+        assert_ne!(a.hash(), t.hash());
+        let bytes = intent().canonical_bytes();
+        assert!(!bytes.windows(4).any(|w| w == b"kind"));
+        let json = serde_json::to_string(&intent()).unwrap();
+        assert!(!json.contains("kind"), "{json}");
+        let json = serde_json::to_string(&a).unwrap();
+        assert!(json.contains(r#""kind":"eip712""#), "{json}");
+        assert_eq!(serde_json::from_str::<Intent>(&json).unwrap(), a);
     }
 
     #[test]

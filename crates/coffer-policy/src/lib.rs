@@ -37,7 +37,8 @@ pub use eval::{
     Authorized, Context, Verdict,
 };
 pub use intent::{
-    initiator_bytes, sign_initiation, verify_initiation, Intent, MAX_INTENT_LIFETIME_SECS,
+    initiator_bytes, sign_initiation, verify_initiation, Intent, IntentKind,
+    MAX_INTENT_LIFETIME_SECS,
 };
 pub use keys::{hex32, public_key_of, Hash32, PublicKey, Signature};
 pub use policy::{

@@ -77,6 +77,11 @@ pub struct Conditions {
     /// The initiator is a member of one of these groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initiator_groups: Option<Vec<String>>,
+    /// The intent's kind is one of these. Absent: transfers only. A rule matches an
+    /// off-chain message (EIP-712, EIP-191) only when it names that kind here, so each kind
+    /// of signing is allowed by its own rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<crate::IntentKind>>,
 }
 
 /// Limits over a sliding window, per wallet and asset.
@@ -218,6 +223,11 @@ impl Policy {
             let w = &r.when;
             for g in w.initiator_groups.iter().flatten() {
                 exists(g, &at)?;
+            }
+            if w.kinds.as_ref().is_some_and(Vec::is_empty) {
+                return Err(invalid(format!(
+                    "{at}: kinds is empty (omit it to match transfers only)"
+                )));
             }
             if let (Some(min), Some(max)) = (w.amount_min, w.amount_max) {
                 if min > max {

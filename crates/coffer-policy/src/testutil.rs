@@ -37,6 +37,7 @@ pub fn intent() -> Intent {
         created_at: T0,
         expires_at: T0 + 3600,
         transaction: None,
+        kind: Default::default(),
     }
 }
 
@@ -148,13 +149,23 @@ fn conditions() -> impl Strategy<Value = Conditions> {
             proptest::option::of(window),
             list(),
         ),
+        proptest::option::of(proptest::collection::vec(
+            proptest::sample::select(vec![
+                crate::IntentKind::Transfer,
+                crate::IntentKind::Eip712,
+                crate::IntentKind::Eip191,
+            ]),
+            0..3,
+        )),
     )
         .prop_map(
             |(
                 (assets, amount_min, amount_max),
                 (velocity, destinations, destinations_not, time_window, initiator_groups),
+                kinds,
             )| {
                 Conditions {
+                    kinds,
                     assets,
                     amount_min,
                     amount_max,
@@ -237,6 +248,7 @@ pub fn arb_intent() -> impl Strategy<Value = Intent> {
                 created_at,
                 expires_at,
                 transaction: None,
+                kind: Default::default(),
             },
         )
 }

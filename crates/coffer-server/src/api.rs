@@ -69,6 +69,10 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// One signing at a time per key chain.
     pub custody_locks: crate::custody::signing::KeyLocks,
+    /// Alert thresholds and burst counters.
+    pub alerts: crate::alerts::AlertState,
+    /// The server's identity: it signs vault freeze orders (the key every signer pinned).
+    pub identity: Arc<coffer_net::Identity>,
 }
 
 /// An API error: HTTP status, stable code, message.

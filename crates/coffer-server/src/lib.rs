@@ -1,6 +1,8 @@
 //! The Coffer server: relays signers' envelopes ([`relay`]), runs protocol sessions across
 //! them ([`coordinator`], [`hub`]), serves the custody API ([`api`], [`custody`], [`auth`])
-//! with its audit log ([`audit`]), and keeps its state in SQLite or PostgreSQL ([`db`]). It holds no share and cannot make a signer sign: signers check
+//! with its audit log ([`audit`]) and alerts ([`alerts`]), delivers the tenants' events to
+//! their signed webhooks through a durable outbox ([`webhooks`]), and keeps its state in
+//! SQLite or PostgreSQL ([`db`]). It holds no share and cannot make a signer sign: signers check
 //! every job against what they pinned at enrolment.
 //!
 //! Data directory: `identity.key` (the server's Ed25519 TLS identity, mode 0600),
@@ -9,6 +11,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod alert_response;
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -21,6 +25,7 @@ pub mod openapi;
 pub mod pool;
 pub mod ratelimit;
 pub mod relay;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -54,6 +59,10 @@ pub struct ServerConfig {
     /// How often the signers are asked to co-sign the audit chains' new heads
     /// ([`custody::checkpoints`]).
     pub checkpoint_every: std::time::Duration,
+    /// Alert detectors' thresholds and the signer-silence check.
+    pub alerts: alerts::AlertConfig,
+    /// Webhook delivery: backoff, attempts, timeout, poll interval ([`webhooks::worker`]).
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 /// The default of [`ServerConfig::checkpoint_every`].
@@ -199,7 +208,10 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServerError> {
         metrics: metrics::Metrics::default(),
         limiter: ratelimit::RateLimiter::new(config.rate_limits),
         custody_locks: custody::signing::KeyLocks::default(),
+        alerts: alerts::AlertState::new(config.alerts),
+        identity: identity.clone(),
     };
+    custody::freeze::load_orders(&state).await?;
     let relay_task = tokio::spawn(relay::serve(signer_listener, identity, roster, hub.clone()));
     let pool_task = tokio::spawn(pool::refill(state.clone(), config.presign_pool));
     let expire_task = tokio::spawn(custody::signing::expire_loop(state.clone()));
@@ -207,6 +219,8 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServerError> {
         state.clone(),
         config.checkpoint_every,
     ));
+    let silence_task = tokio::spawn(alerts::silence_watch(state.clone()));
+    let webhook_task = tokio::spawn(webhooks::worker::run(state.db.clone(), config.webhooks));
     custody::signing::resume(&state).await;
     let app = api::router(state);
     let api_task = tokio::spawn(async move {
@@ -225,6 +239,8 @@ pub async fn start(config: &ServerConfig) -> Result<Running, ServerError> {
             pool_task,
             expire_task,
             checkpoint_task,
+            silence_task,
+            webhook_task,
         ],
     })
 }

@@ -1,5 +1,5 @@
 //! Prometheus metrics at `/metrics`, in the text exposition format: requests per route and
-//! status, refused authentications, transaction state changes, signer refusals, signing
+//! status, refused authentications, transaction state changes, signer refusals, alerts raised, signing
 //! latency (a histogram), connected signers. Kept by hand with atomics and one mutex: a
 //! handful of series does not need a metrics crate.
 
@@ -19,6 +19,7 @@ struct Inner {
     auth_refused: AtomicU64,
     signer_refusals: AtomicU64,
     audit_broken: AtomicU64,
+    alerts_raised: AtomicU64,
     signing_buckets: [AtomicU64; BUCKETS.len()],
     signing_count: AtomicU64,
     signing_micros: AtomicU64,
@@ -59,6 +60,16 @@ impl Metrics {
     /// Counts a failed audit verification.
     pub fn audit_broken(&self) {
         self.0.audit_broken.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a raised alert.
+    pub fn alert_raised(&self) {
+        self.0.alerts_raised.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Alerts raised so far.
+    pub fn alerts_raised(&self) -> u64 {
+        self.0.alerts_raised.load(Ordering::Relaxed)
     }
 
     /// Records one signing's latency.
@@ -124,6 +135,11 @@ impl Metrics {
                 "coffer_audit_verification_failures_total",
                 "Audit chain verifications that failed.",
                 &self.0.audit_broken,
+            ),
+            (
+                "coffer_alerts_raised_total",
+                "Alerts raised by the detectors.",
+                &self.0.alerts_raised,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}");

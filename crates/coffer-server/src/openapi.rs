@@ -102,6 +102,18 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "post",
+        path: "/v1/vaults/{id}/freeze",
+        summary: "Freeze a vault: the server signs a freeze order every signer honours",
+        roles: &["admin", "operator"],
+    },
+    Route {
+        method: "post",
+        path: "/v1/vaults/{id}/unfreeze",
+        summary: "Unfreeze a vault with an order signed by the admin quorum",
+        roles: &["admin", "operator"],
+    },
+    Route {
+        method: "post",
         path: "/v1/vaults/{id}/wallets",
         summary: "Create a wallet on one of the vault's keys",
         roles: &["admin"],
@@ -210,6 +222,78 @@ pub const ROUTES: &[Route] = &[
         roles: &["auditor", "admin", "operator"],
     },
     Route {
+        method: "post",
+        path: "/v1/webhooks",
+        summary: "Add a webhook endpoint {url, events?}; its signing secret is returned this once",
+        roles: &["admin"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/webhooks",
+        summary: "List the tenant's webhook endpoints (no secrets)",
+        roles: TENANT,
+    },
+    Route {
+        method: "delete",
+        path: "/v1/webhooks/{id}",
+        summary: "Remove a webhook endpoint (its pending deliveries become dead)",
+        roles: &["admin"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/webhooks/{id}/deliveries",
+        summary: "An endpoint's deliveries: event id, type, state, attempts, last error (?limit=)",
+        roles: TENANT,
+    },
+    Route {
+        method: "post",
+        path: "/v1/webhooks/deliveries/{id}/retry",
+        summary: "Re-arm a dead delivery ({id} is its event id)",
+        roles: &["admin"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/alerts",
+        summary: "List alerts, newest first (query: severity = minimum low|medium|high|critical, acked=true|false, limit 1-1000); operators see the platform's",
+        roles: &["operator", "admin", "approver", "auditor"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/alerts/{id}",
+        summary: "One alert with its evidence",
+        roles: &["operator", "admin", "approver", "auditor"],
+    },
+    Route {
+        method: "post",
+        path: "/v1/alerts/{id}/ack",
+        summary: "Acknowledge an alert with {\"reason\": \"...\"} (1-1024 bytes; audited; 409 if already acknowledged)",
+        roles: &["operator", "admin"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/tenant/working-hours",
+        summary: "The tenant's working hours (alerts on activity outside them)",
+        roles: TENANT,
+    },
+    Route {
+        method: "put",
+        path: "/v1/tenant/working-hours",
+        summary: "Set the working hours, {\"working_hours\": \"Mon-Fri 08:00-18:00 +00:00\"} or null (audited)",
+        roles: &["admin"],
+    },
+    Route {
+        method: "get",
+        path: "/v1/tenant/alert-responses",
+        summary: "What the server does by itself per alert severity (notify or freeze the vault)",
+        roles: TENANT,
+    },
+    Route {
+        method: "put",
+        path: "/v1/tenant/alert-responses",
+        summary: "Set the automatic responses, {\"critical\": \"freeze\", \"high\": \"notify\"} (others notify; audited)",
+        roles: &["admin"],
+    },
+    Route {
         method: "get",
         path: "/v1/signers",
         summary: "Signer health",
@@ -285,7 +369,7 @@ pub fn document() -> Value {
         "info": {
             "title": "Coffer custody API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Every /v1 request is signed with the caller's Ed25519 credential over method, path, SHA-256 of the body, timestamp and nonce (headers x-coffer-key, x-coffer-timestamp, x-coffer-nonce, x-coffer-signature). Amounts are decimal strings in the asset's base unit.",
+            "description": "Every /v1 request is signed with the caller's Ed25519 credential over method, path, SHA-256 of the body, timestamp and nonce (headers x-coffer-key, x-coffer-timestamp, x-coffer-nonce, x-coffer-signature). Amounts are decimal strings in the asset's base unit. Webhook deliveries are POSTs signed with the endpoint's secret: Coffer-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret bytes, \"<t>.<event id>.<body>\")>, with Coffer-Event-Id and Coffer-Timestamp.",
         },
         "paths": paths,
         "components": {

@@ -67,6 +67,10 @@ async fn refill_once(state: &AppState, target: usize) -> bool {
         return false;
     };
     for key in &keys {
+        // The signers refuse presignatures for a frozen vault's keys: do not ask.
+        if state.hub.is_key_frozen(&key.id) {
+            continue;
+        }
         for path in pool_paths(state, key).await {
             let ready = state
                 .db

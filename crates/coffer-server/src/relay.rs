@@ -148,6 +148,25 @@ async fn connection(
         match frame {
             ToServer::Status(status) => hub.set_status(key, status),
             ToServer::Finished { session, outcome } => hub.finish(key, session, outcome),
+            ToServer::FreezeAck {
+                vault_id,
+                seq,
+                current_seq,
+                refused,
+            } => {
+                if let Some(why) = &refused {
+                    warn!("relay: signer {name} refused order {seq} for vault {vault_id}: {why}");
+                }
+                hub.record_ack(
+                    key,
+                    vault_id,
+                    crate::hub::FreezeAck {
+                        seq,
+                        current_seq,
+                        refused,
+                    },
+                );
+            }
             ToServer::Relay(env) => {
                 let recipient = env.header.recipient.map(|(k, _)| k);
                 match hub.route(key, &env.header.session, env.header.sender, recipient) {

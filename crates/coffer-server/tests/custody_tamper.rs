@@ -1,6 +1,6 @@
 //! A server that tampers with the signing job (drops an approval, raises the amount after
 //! approval) is refused by every signer, and the refusal fails the request and is recorded
-//! in the audit log. Its own test binary: the fault switch is a process-wide variable.
+//! in the audit log and as a critical alert. Its own test binary: the fault switch is a process-wide variable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -36,6 +36,27 @@ fn a_server_that_tampers_with_the_signing_job_is_refused_by_the_signers_and_it_i
         .filter(|e| e["action"] == "signer.refused")
         .collect();
     assert_eq!(refusals.len(), 2, "{log}");
+    // Each refusal is a critical alert naming the refusing signer and the request.
+    let alerts = c
+        .as_(&t.admin)
+        .ok("GET", "/v1/alerts?severity=critical&limit=1000", None);
+    let refused: Vec<&Value> = alerts["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "signer_refused")
+        .collect();
+    assert_eq!(refused.len(), 2, "{alerts}");
+    for a in &refused {
+        assert!(a["subject"]["signer"].is_string(), "{a}");
+        assert!(
+            a["evidence"]["request"]
+                .as_str()
+                .unwrap()
+                .starts_with("tx-"),
+            "{a}"
+        );
+    }
     // An honest job afterwards still signs (the refusals reserved nothing).
     let (_, tx) = create_tx(&c, &t, &intent(&t, &w, "req-honest", 100));
     approve(&c, &t.approvers[0], &tx);

@@ -94,7 +94,10 @@ fn tx_record(
 
 /// Every method of [`Db`] and [`coffer_server::db::DbTx`], on a fresh database.
 async fn suite(db: Db) {
-    assert_eq!(db.schema_versions().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        db.schema_versions().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7]
+    );
 
     // --- Legacy key, signature and presignature records ---
     let k1 = key_record("k-ecdsa", Scheme::EcdsaSecp256k1, 10);
@@ -893,19 +896,25 @@ async fn sqlite_suite() {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(n, 4);
+    assert_eq!(n, 7);
     pool.close().await;
     db.close().await;
 
     // Re-opening applies nothing and keeps everything (by path and by URL).
     let again = Db::open(&path).await.unwrap();
-    assert_eq!(again.schema_versions().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        again.schema_versions().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7]
+    );
     assert_eq!(again.tenants().await.unwrap().len(), 2);
     again.close().await;
     let by_url = Db::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    assert_eq!(by_url.schema_versions().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        by_url.schema_versions().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7]
+    );
     assert_eq!(by_url.audit_all("t-concurrent").await.unwrap().len(), 160);
     by_url.close().await;
 
@@ -914,7 +923,10 @@ async fn sqlite_suite() {
     let fresh = Db::connect(&format!("sqlite://{}", dir.join("by-url.db").display()))
         .await
         .unwrap();
-    assert_eq!(fresh.schema_versions().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        fresh.schema_versions().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7]
+    );
     fresh.close().await;
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -947,7 +959,10 @@ INSERT INTO signatures (key_id, path, message, signature, signers, created_at)
     pool.close().await;
 
     let db = Db::open(&path).await.unwrap();
-    assert_eq!(db.schema_versions().await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        db.schema_versions().await.unwrap(),
+        vec![1, 2, 3, 4, 5, 6, 7]
+    );
     let k = db.key("k-old").await.unwrap().unwrap();
     assert_eq!(
         (k.scheme, k.epoch, k.chain_code.as_str()),
@@ -980,7 +995,10 @@ async fn postgres_suite() {
         concurrent_audit(db.clone()).await;
         db.close().await;
         let again = Db::connect(&url).await.unwrap();
-        assert_eq!(again.schema_versions().await.unwrap(), vec![1, 2, 3, 4]);
+        assert_eq!(
+            again.schema_versions().await.unwrap(),
+            vec![1, 2, 3, 4, 5, 6, 7]
+        );
         assert_eq!(again.audit_all("t-concurrent").await.unwrap().len(), 160);
         again.close().await;
     })

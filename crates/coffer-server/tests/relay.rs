@@ -78,6 +78,8 @@ async fn unknown_identities_are_refused_and_foreign_envelopes_are_not_relayed() 
         database_url: None,
         rate_limits: Default::default(),
         checkpoint_every: coffer_server::DEFAULT_CHECKPOINT_EVERY,
+        alerts: coffer_server::alerts::AlertConfig::standard(),
+        webhooks: Default::default(),
     };
     let running = coffer_server::start(&config).await.unwrap();
     let addr = running.signer_addr;

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use coffer_net::frames::{read_frame, write_frame, SignerStatus, ToServer, ToSigner};
+use coffer_net::freeze::SignedFreezeOrder;
 use coffer_net::tls;
 
 use crate::node::SignerNode;
@@ -55,6 +56,30 @@ pub async fn run(node: Arc<SignerNode>, server: String) {
         sessions.cancel_all();
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(BACKOFF.1);
+    }
+}
+
+/// Applies a freeze or unfreeze order and builds the answer to the server.
+pub fn freeze_ack(node: &SignerNode, order: &SignedFreezeOrder) -> ToServer {
+    let o = &order.order;
+    let refused = match node.apply_freeze(order) {
+        Ok(applied) => {
+            info!(
+                "{:?} order {} for vault {} ({:?}): {}",
+                o.kind, o.seq, o.vault_id, applied, o.reason
+            );
+            None
+        }
+        Err(e) => {
+            warn!("order {} for vault {} refused: {e}", o.seq, o.vault_id);
+            Some(e.to_string())
+        }
+    };
+    ToServer::FreezeAck {
+        vault_id: o.vault_id.clone(),
+        seq: o.seq,
+        current_seq: node.freeze_seq(&o.vault_id).unwrap_or(0),
+        refused,
     }
 }
 
@@ -129,6 +154,9 @@ async fn connect_once(
                 Ok(()) => info!("roster update accepted (admin quorum verified)"),
                 Err(e) => warn!("roster update refused: {e}"),
             },
+            ToSigner::Freeze(order) => {
+                let _ = out.send(freeze_ack(node, &order));
+            }
         }
     };
     status_task.abort();

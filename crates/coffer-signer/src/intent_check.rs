@@ -67,6 +67,12 @@ fn what_to_sign(
 ) -> Result<(Vec<u8>, bool), Outcome> {
     let intent = &job.intent;
     let Some(text) = &intent.transaction else {
+        if !intent.kind.is_transfer() {
+            return Err(refuse(format!(
+                "an {} intent must carry its message",
+                intent.kind.name()
+            )));
+        }
         if job.input != 0 {
             return Err(refuse("an intent without a transaction has one digest"));
         }
@@ -81,6 +87,7 @@ fn what_to_sign(
     }
     tx.check_intent(
         child_key,
+        intent.kind.name(),
         &intent.asset,
         &intent.destination,
         intent.amount.0,

@@ -3,12 +3,14 @@
 //! to its encrypted share. Every decision about a job is made against this state, never
 //! against what the server says.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use serde::{Deserialize, Serialize};
 
 use coffer_net::frames::{KeyHeld, SignerStatus};
+use coffer_net::freeze::{FreezeError, FreezeKind, SignedFreezeOrder};
 use coffer_net::roster::{Roster, SignedRoster};
 use coffer_net::{Identity, NodeKey, PublicIdentity};
 use coffer_proto::scheme::Scheme;
@@ -19,6 +21,34 @@ use crate::store::{ShareStore, StoreError};
 
 const IDENTITY_BLOB: &str = "identity";
 const ROSTER_BLOB: &str = "roster";
+const FREEZE_BLOB: &str = "freeze";
+
+/// The latest freeze or unfreeze order this signer accepted, per vault (sealed in the store
+/// as one blob, so it survives restarts).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct FreezeBook {
+    vaults: BTreeMap<String, SignedFreezeOrder>,
+}
+
+/// A freeze in force on one of this signer's keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frozen {
+    /// The vault frozen.
+    pub vault_id: String,
+    /// The order's sequence number.
+    pub seq: u64,
+    /// The reason it gives.
+    pub reason: String,
+}
+
+/// What accepting an order did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreezeApplied {
+    /// The order is now in force.
+    Applied,
+    /// The very same order was already in force (a re-send after a reconnect).
+    AlreadyInForce,
+}
 
 /// What a signer remembers about a key besides its share.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +100,9 @@ pub enum NodeError {
     /// No share for this key.
     #[error("no share of key {0} on this signer")]
     NoShare(String),
+    /// A freeze or unfreeze order was refused.
+    #[error("freeze order refused: {0}")]
+    Freeze(#[from] FreezeError),
 }
 
 /// The signer's state.
@@ -78,6 +111,8 @@ pub struct SignerNode {
     store: ShareStore,
     identity: Identity,
     roster: RwLock<Option<SignedRoster>>,
+    /// Serializes freeze-order updates (read, check, write of one blob).
+    freeze_lock: Mutex<()>,
 }
 
 impl core::fmt::Debug for SignerNode {
@@ -138,6 +173,7 @@ impl SignerNode {
             store,
             identity,
             roster: RwLock::new(roster),
+            freeze_lock: Mutex::new(()),
         })
     }
 
@@ -268,6 +304,102 @@ impl SignerNode {
             });
         }
         Ok(share)
+    }
+
+    fn freeze_book(&self) -> Result<FreezeBook, NodeError> {
+        match self.store.get_blob(FREEZE_BLOB)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|_| NodeError::Corrupt {
+                what: "freeze orders",
+            }),
+            None => Ok(FreezeBook::default()),
+        }
+    }
+
+    /// Accepts a freeze or unfreeze order after checking it against what this signer
+    /// pinned: a freeze must be signed by the pinned server key; an unfreeze by a quorum of
+    /// the admins pinned for every key of the vault this signer holds (the roster's admins
+    /// when it holds none), and it must name every key the freeze covered. Either must carry
+    /// a sequence number above the last order accepted for the vault (a replay is refused).
+    /// The order is sealed in the store before it takes effect.
+    pub fn apply_freeze(&self, signed: &SignedFreezeOrder) -> Result<FreezeApplied, NodeError> {
+        let _guard = self.freeze_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let roster = self.roster()?;
+        let order = &signed.order;
+        let mut book = self.freeze_book()?;
+        let current = book.vaults.get(&order.vault_id);
+        if current == Some(signed) {
+            return Ok(FreezeApplied::AlreadyInForce);
+        }
+        order.check()?;
+        // The keys a freeze in force covers must all be named again: neither an unfreeze nor
+        // a later freeze (the server's own word) may release a key silently.
+        if let Some(cur) = current.filter(|c| c.order.kind == FreezeKind::Freeze) {
+            if let Some(missing) = cur.order.key_ids.iter().find(|k| !order.names(k)) {
+                return Err(FreezeError::MissingKey {
+                    vault: order.vault_id.clone(),
+                    key_id: missing.clone(),
+                }
+                .into());
+            }
+        }
+        match order.kind {
+            FreezeKind::Freeze => signed.verify_freeze(&roster.server)?,
+            FreezeKind::Unfreeze => {
+                let mut checked_any = false;
+                for key_id in &order.key_ids {
+                    let Ok(meta) = self.key_meta(key_id) else {
+                        continue;
+                    };
+                    let (admins, threshold) = self.key_admins(&meta)?;
+                    signed.verify_unfreeze(&admins, threshold)?;
+                    checked_any = true;
+                }
+                if !checked_any {
+                    signed.verify_unfreeze(&roster.admins, roster.admin_threshold)?;
+                }
+            }
+        }
+        if let Some(cur) = current {
+            if order.seq <= cur.order.seq {
+                return Err(FreezeError::NotNewer {
+                    vault: order.vault_id.clone(),
+                    last: cur.order.seq,
+                    offered: order.seq,
+                }
+                .into());
+            }
+        }
+        book.vaults.insert(order.vault_id.clone(), signed.clone());
+        let bytes = serde_json::to_vec(&book).map_err(|_| NodeError::Corrupt {
+            what: "freeze orders",
+        })?;
+        self.store.put_blob(FREEZE_BLOB, &bytes)?;
+        Ok(FreezeApplied::Applied)
+    }
+
+    /// The freeze in force on `key_id`, if any. An unreadable freeze record is an error
+    /// (callers refuse to sign then: fail closed).
+    pub fn frozen(&self, key_id: &str) -> Result<Option<Frozen>, NodeError> {
+        let book = self.freeze_book()?;
+        Ok(book
+            .vaults
+            .values()
+            .find(|o| o.order.kind == FreezeKind::Freeze && o.order.names(key_id))
+            .map(|o| Frozen {
+                vault_id: o.order.vault_id.clone(),
+                seq: o.order.seq,
+                reason: o.order.reason.clone(),
+            }))
+    }
+
+    /// The last sequence number accepted for `vault_id` (0: none).
+    pub fn freeze_seq(&self, vault_id: &str) -> Result<u64, NodeError> {
+        Ok(self
+            .freeze_book()?
+            .vaults
+            .get(vault_id)
+            .map(|o| o.order.seq)
+            .unwrap_or(0))
     }
 
     /// The status reported to the server (without pool and primes figures).

@@ -128,6 +128,7 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
     if distinct.len() != job.parties.len() {
         return Err(refuse("a signer appears twice in the job"));
     }
+    check_not_frozen(node, job)?;
     let plan = match &job.task {
         // Answered at once from this signer's own checkpoint state: no session.
         Task::AuditCheckpoint(checkpoint) => {
@@ -319,6 +320,27 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
         }
     };
     Ok(Accepted { me, peers, plan })
+}
+
+/// Refuses a signing-type job (Sign, SignIntent, SignPresigned, Presign) for a key of a
+/// frozen vault. Refresh and reshare stay allowed: the breach response runs during a freeze.
+fn check_not_frozen(node: &SignerNode, job: &Job) -> Result<(), Outcome> {
+    if !matches!(
+        job.task,
+        Task::Sign { .. } | Task::Presign { .. } | Task::SignPresigned { .. } | Task::SignIntent(_)
+    ) {
+        return Ok(());
+    }
+    match node.frozen(&job.key_id) {
+        Ok(None) => Ok(()),
+        Ok(Some(f)) => Err(refuse(format!(
+            "vault {} is frozen (order {}: {}); key {} signs nothing until an admin quorum unfreezes it",
+            f.vault_id, f.seq, f.reason, job.key_id
+        ))),
+        Err(e) => Err(refuse(format!(
+            "the freeze record cannot be read ({e}); signing refused"
+        ))),
+    }
 }
 
 /// The job's party indices as protocol indices of `share`'s group.

@@ -153,6 +153,8 @@ struct Setup {
     all: Vec<(u16, NodeKey)>,
     roster: Roster,
     fake: FakeServer,
+    /// The server's identity (it signs freeze orders).
+    server: Identity,
 }
 
 async fn setup(tag: &str) -> Setup {
@@ -190,6 +192,7 @@ async fn setup(tag: &str) -> Setup {
         node.enrol(signed.clone()).unwrap();
         nodes.push(Arc::new(node));
     }
+    let server_copy = Identity::from_secret_bytes(&server.to_secret_bytes().unwrap()).unwrap();
     let (addr, accepting) = FakeServer::start(server, 3).await;
     for node in &nodes {
         tokio::spawn(coffer_signer::daemon::run(node.clone(), addr.to_string()));
@@ -210,6 +213,7 @@ async fn setup(tag: &str) -> Setup {
         all,
         roster,
         fake,
+        server: server_copy,
     }
 }
 
@@ -223,6 +227,7 @@ async fn signers_check_every_job_against_what_they_pinned() {
         all,
         roster,
         mut fake,
+        ..
     } = setup("all").await;
     // Honest key generation.
     let keygen = Job {
@@ -376,8 +381,8 @@ mod intents {
     use super::*;
     use coffer_net::frames::IntentJob;
     use coffer_policy::{
-        Action, Amount, Approval, Conditions, Decision, Intent, Member, Policy, PublicKey, Receipt,
-        ReceiptBody, Requirement, Rule, SignedPolicy, Velocity,
+        Action, Amount, Approval, Conditions, Decision, Intent, IntentKind, Member, Policy,
+        PublicKey, Receipt, ReceiptBody, Requirement, Rule, SignedPolicy, Velocity,
     };
 
     fn now() -> i64 {
@@ -454,6 +459,7 @@ mod intents {
             created_at: now(),
             expires_at: now() + 3600,
             transaction: None,
+            kind: Default::default(),
         }
     }
 
@@ -952,6 +958,9 @@ mod intents {
             child
         }
 
+        /// A typed-data document with a verifying contract (EIP-712).
+        const TYPED: &str = r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Permit":[{"name":"spender","type":"address"},{"name":"value","type":"uint256"}]},"primaryType":"Permit","domain":{"name":"Token","chainId":1,"verifyingContract":"0xdAC17F958D2ee523a2206206994597C13D831ec7"},"message":{"spender":"0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","value":"1000"}}"#;
+
         fn btc_script(addr: &str) -> String {
             hex::encode(btc::parse_address(addr, btc::Network::Regtest).unwrap())
         }
@@ -1116,7 +1125,7 @@ mod intents {
             let i = c.intent("eth-6", &asset, other, 5, &erc);
             let sigs = c.sign_all(&i, 1).await;
             erc.finalize(&ecdsa, &sigs).unwrap();
-            let ecdsa_history = c.history.clone();
+            let mut ecdsa_history = c.history.clone();
 
             // --- Bitcoin P2WPKH (ECDSA) and P2TR (BIP340, BIP86 tweak): two inputs each, one
             // signing session per input.
@@ -1221,9 +1230,321 @@ mod intents {
                 let j = c.ask(&i, 2);
                 let o = c.fake.run(j, |_| None).await;
                 assert!(o.values().all(|o| refused(o, "input 2")), "{o:?}");
+                if key_id == "k-ecdsa" {
+                    ecdsa_history = c.history.clone();
+                }
             }
+
+            // --- Off-chain Ethereum messages: EIP-712 typed data and EIP-191, each allowed
+            // only by a rule that names its kind (v1 has transfer rules only).
+            let mut c = Chain {
+                fake: &mut fake,
+                all: &all,
+                keys: &keys,
+                people: &people,
+                policy: &v1,
+                key_id: "k-ecdsa",
+                history: ecdsa_history,
+            };
+            let typed = ChainTx::typed_data(TYPED).unwrap();
+            let contract = typed.decode(&ecdsa).unwrap().destination;
+            let personal = ChainTx::personal_message(b"coffer owns this address").unwrap();
+            let message = |c: &Chain, request: &str, kind, to: &str, tx: &ChainTx| {
+                let mut i = c.intent(request, "ETH", to, 0, tx);
+                i.kind = kind;
+                i
+            };
+            let (eip712, eip191) = (IntentKind::Eip712, IntentKind::Eip191);
+            let i = message(&c, "msg-1", eip712, &contract, &typed);
+            c.refused_by_all(&i, "default deny").await;
+            let allow = |name: &str, kind| Rule {
+                name: name.into(),
+                when: Conditions {
+                    kinds: Some(vec![kind]),
+                    ..Default::default()
+                },
+                action: Action::Allow {
+                    approvals: vec![Requirement {
+                        group: "approvers".into(),
+                        min: 2,
+                    }],
+                    allow_self_approval: false,
+                },
+            };
+            let mut p = policy(2, &people, u128::MAX / 2);
+            p.rules.insert(0, allow("typed data", eip712));
+            let v2 = SignedPolicy::sign(p, &[admins[0].signing_key(), admins[1].signing_key()]);
+            c.policy = &v2;
+            let sigs = c.sign_all(&i, 1).await;
+            let done = typed.finalize(&ecdsa, &sigs).unwrap();
+            // alloy recovers the vault's address from the wallet signature over the digest
+            // it computes itself from the typed data.
+            let parsed: alloy_dyn_abi::TypedData = serde_json::from_str(TYPED).unwrap();
+            let digest = parsed.eip712_signing_hash().unwrap();
+            assert_eq!(done.tx_id, format!("{digest:#x}"));
+            let sig_bytes = hex::decode(done.signed_tx.trim_start_matches("0x")).unwrap();
+            let sig = alloy_primitives::Signature::try_from(sig_bytes.as_slice()).unwrap();
+            assert_eq!(
+                sig.recover_address_from_prehash(&digest)
+                    .unwrap()
+                    .to_checksum(None),
+                vault_addr
+            );
+            // EIP-191 is another action: the typed-data rule does not allow it.
+            let i = message(&c, "msg-2", eip191, "eip191", &personal);
+            c.refused_by_all(&i, "default deny").await;
+            // A message intent carrying a transfer, or a transfer carrying a message: the
+            // signers decode the kind themselves.
+            let transfer = eth_tx(to, 10, String::new());
+            c.refused_by_all(&message(&c, "msg-3", eip712, &contract, &transfer), "kind")
+                .await;
+            c.refused_by_all(&c.intent("msg-4", "ETH", &contract, 1, &typed), "kind")
+                .await;
+            let mut p = policy(3, &people, u128::MAX / 2);
+            p.rules.insert(0, allow("personal messages", eip191));
+            let v3 = SignedPolicy::sign(p, &[admins[0].signing_key(), admins[1].signing_key()]);
+            c.policy = &v3;
+            let sigs = c.sign_all(&i, 1).await;
+            let done = personal.finalize(&ecdsa, &sigs).unwrap();
+            let sig_bytes = hex::decode(done.signed_tx.trim_start_matches("0x")).unwrap();
+            let sig = alloy_primitives::Signature::try_from(sig_bytes.as_slice()).unwrap();
+            assert_eq!(
+                sig.recover_address_from_msg(b"coffer owns this address")
+                    .unwrap()
+                    .to_checksum(None),
+                vault_addr
+            );
+            // Under v3 the typed-data rule is gone: EIP-712 is refused again.
+            let i = message(&c, "msg-5", eip712, &contract, &typed);
+            c.refused_by_all(&i, "default deny").await;
             let _ = std::fs::remove_dir_all(&root);
         }
+    }
+
+    /// Sends `order` to every signer and returns each one's answer (`None`: in force).
+    async fn order_all(
+        fake: &mut FakeServer,
+        keys: &[NodeKey],
+        order: &coffer_net::freeze::SignedFreezeOrder,
+    ) -> HashMap<NodeKey, Option<String>> {
+        for k in keys {
+            fake.writers[k]
+                .send(ToSigner::Freeze(Box::new(order.clone())))
+                .unwrap();
+        }
+        let mut answers = HashMap::new();
+        while answers.len() < keys.len() {
+            let (from, frame) = tokio::time::timeout(Duration::from_secs(30), fake.inbox.recv())
+                .await
+                .expect("signers answer freeze orders")
+                .unwrap();
+            if let ToServer::FreezeAck {
+                vault_id,
+                seq,
+                refused,
+                ..
+            } = frame
+            {
+                if vault_id == order.order.vault_id && seq == order.order.seq {
+                    answers.insert(from, refused);
+                }
+            }
+        }
+        answers
+    }
+
+    fn all_refused(answers: &HashMap<NodeKey, Option<String>>, needle: &str) -> bool {
+        answers
+            .values()
+            .all(|a| a.as_deref().is_some_and(|r| r.contains(needle)))
+    }
+
+    fn all_accepted(answers: &HashMap<NodeKey, Option<String>>) -> bool {
+        answers.values().all(|a| a.is_none())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_frozen_vault_signs_nothing_until_an_admin_quorum_unfreezes_it() {
+        use coffer_net::freeze::{FreezeKind, FreezeOrder, SignedFreezeOrder};
+        let Setup {
+            root,
+            admins,
+            nodes,
+            keys,
+            all,
+            mut fake,
+            server,
+            ..
+        } = setup("freeze").await;
+        let keygen = Job {
+            session: SessionId::random(),
+            key_id: "k-pol".into(),
+            task: Task::Keygen {
+                scheme: Scheme::Ed25519,
+                threshold: 2,
+            },
+            parties: all.clone(),
+        };
+        let o = fake.run(keygen, |_| None).await;
+        assert!(
+            o.values().all(|o| matches!(o, Outcome::KeyReady { .. })),
+            "{o:?}"
+        );
+        let people = People {
+            initiator: Identity::generate("ivan"),
+            approvers: (0..3)
+                .map(|i| Identity::generate(&format!("approver{i}")))
+                .collect(),
+        };
+        let (alice, bob) = (&people.approvers[0], &people.approvers[1]);
+        let v1 = SignedPolicy::sign(
+            policy(1, &people, 1000),
+            &[admins[0].signing_key(), admins[1].signing_key()],
+        );
+        let pair = |a: usize, b: usize| vec![all[a], all[b]];
+        let i1 = intent(&people, "r1", 60);
+        let transfer = |parties| {
+            job(Ask {
+                parties,
+                intent: &i1,
+                initiator: &people.initiator,
+                approvals: approvals(&[alice, bob], &i1),
+                policy: &v1,
+                history: &[],
+            })
+        };
+        let raw = |parties: Vec<(u16, NodeKey)>| Job {
+            session: SessionId::random(),
+            key_id: "k-pol".into(),
+            task: Task::Sign {
+                message: b"raw".to_vec(),
+                path: "m".into(),
+            },
+            parties,
+        };
+        let order = |kind, vault: &str, key: &str, seq, reason: &str| {
+            FreezeOrder::new(kind, vault, vec![key.to_string()], seq, reason, now())
+        };
+        let freeze1 = SignedFreezeOrder::freeze_by_server(
+            &server,
+            order(FreezeKind::Freeze, "v-1", "k-pol", 1, "critical alert"),
+        )
+        .unwrap();
+
+        // A freeze signed by anyone but the pinned server key is refused: nothing frozen.
+        let rogue = Identity::generate("rogue");
+        let forged = SignedFreezeOrder::freeze_by_server(
+            &rogue,
+            order(FreezeKind::Freeze, "v-1", "k-pol", 1, "forged"),
+        )
+        .unwrap();
+        let a = order_all(&mut fake, &keys, &forged).await;
+        assert!(
+            all_refused(&a, "not signed by the pinned server key"),
+            "{a:?}"
+        );
+        assert!(nodes.iter().all(|n| n.frozen("k-pol").unwrap().is_none()));
+
+        // The server's freeze is accepted by every signer.
+        let a = order_all(&mut fake, &keys, &freeze1).await;
+        assert!(all_accepted(&a), "{a:?}");
+
+        // Frozen: a fully approved transfer, a raw signing and a presignature are refused
+        // by the signers themselves, whatever the server asks.
+        let o = fake.run(transfer(pair(0, 1)), |_| None).await;
+        assert!(
+            o.values().all(|o| refused(o, "vault v-1 is frozen")) && none_signed(&o),
+            "{o:?}"
+        );
+        let o = fake.run(raw(pair(1, 2)), |_| None).await;
+        assert!(o.values().all(|o| refused(o, "is frozen")), "{o:?}");
+        let presign = Job {
+            session: SessionId::random(),
+            key_id: "k-pol".into(),
+            task: Task::Presign { path: "m".into() },
+            parties: pair(0, 2),
+        };
+        let o = fake.run(presign, |_| None).await;
+        assert!(o.values().all(|o| refused(o, "is frozen")), "{o:?}");
+
+        // The same sequence again with another text is a replay: refused.
+        let again = SignedFreezeOrder::freeze_by_server(
+            &server,
+            order(FreezeKind::Freeze, "v-1", "k-pol", 1, "other text"),
+        )
+        .unwrap();
+        let a = order_all(&mut fake, &keys, &again).await;
+        assert!(all_refused(&a, "not newer"), "{a:?}");
+
+        // Nor can it release the key with a later freeze that leaves it out.
+        let narrower = SignedFreezeOrder::freeze_by_server(
+            &server,
+            order(FreezeKind::Freeze, "v-1", "k-other", 2, "narrower"),
+        )
+        .unwrap();
+        let a = order_all(&mut fake, &keys, &narrower).await;
+        assert!(all_refused(&a, "does not name key k-pol"), "{a:?}");
+
+        // The server cannot unfreeze: its signature is not an admin's.
+        let mut by_server =
+            SignedFreezeOrder::unsigned(order(FreezeKind::Unfreeze, "v-1", "k-pol", 2, "server"));
+        by_server.add_admin_signature(&server).unwrap();
+        let a = order_all(&mut fake, &keys, &by_server).await;
+        assert!(all_refused(&a, "0 valid signatures"), "{a:?}");
+        // One admin is below the quorum of two.
+        let mut one =
+            SignedFreezeOrder::unsigned(order(FreezeKind::Unfreeze, "v-1", "k-pol", 2, "one"));
+        one.add_admin_signature(&admins[0]).unwrap();
+        let a = order_all(&mut fake, &keys, &one).await;
+        assert!(all_refused(&a, "1 valid signatures"), "{a:?}");
+        // A quorum's unfreeze of another vault leaves this one frozen.
+        let mut other =
+            SignedFreezeOrder::unsigned(order(FreezeKind::Unfreeze, "v-2", "k-other", 1, "v-2"));
+        other.add_admin_signature(&admins[0]).unwrap();
+        other.add_admin_signature(&admins[2]).unwrap();
+        let a = order_all(&mut fake, &keys, &other).await;
+        assert!(all_accepted(&a), "{a:?}");
+        // A quorum's unfreeze re-labelled for this vault no longer verifies.
+        let mut moved = other.clone();
+        moved.order.vault_id = "v-1".into();
+        moved.order.key_ids = vec!["k-pol".into()];
+        moved.order.seq = 2;
+        let a = order_all(&mut fake, &keys, &moved).await;
+        assert!(all_refused(&a, "valid signatures"), "{a:?}");
+        let o = fake.run(transfer(pair(0, 1)), |_| None).await;
+        assert!(o.values().all(|o| refused(o, "is frozen")), "{o:?}");
+
+        // The freeze survives a restart: the store reopened from disk still holds it.
+        let dir = root.join("s0");
+        let reopened =
+            SignerNode::open(&dir, &KeyFileSource::open(&dir.join("store.key"))).unwrap();
+        let f = reopened.frozen("k-pol").unwrap().expect("still frozen");
+        assert_eq!((f.vault_id.as_str(), f.seq), ("v-1", 1));
+        assert_eq!(reopened.freeze_seq("v-1").unwrap(), 1);
+        drop(reopened);
+
+        // Two admins unfreeze: accepted; the transfer is signed.
+        let mut unfreeze =
+            SignedFreezeOrder::unsigned(order(FreezeKind::Unfreeze, "v-1", "k-pol", 2, "clear"));
+        unfreeze.add_admin_signature(&admins[1]).unwrap();
+        unfreeze.add_admin_signature(&admins[2]).unwrap();
+        let a = order_all(&mut fake, &keys, &unfreeze).await;
+        assert!(all_accepted(&a), "{a:?}");
+        let j = transfer(pair(0, 1));
+        let o = fake.run(j.clone(), |_| None).await;
+        receipt(&j, &o, &keys);
+
+        // Replaying the old freeze (a genuine server signature, sequence 1) is refused.
+        let a = order_all(&mut fake, &keys, &freeze1).await;
+        assert!(all_refused(&a, "not newer"), "{a:?}");
+        assert!(nodes.iter().all(|n| n.frozen("k-pol").unwrap().is_none()));
+        let o = fake.run(raw(pair(1, 2)), |_| None).await;
+        assert!(
+            o.values().all(|o| matches!(o, Outcome::Signed { .. })),
+            "{o:?}"
+        );
+
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
 

@@ -62,8 +62,10 @@ async fn load(s: &AppState, chain: &str) -> Result<Export, ApiError> {
     })
 }
 
-fn broken(s: &AppState, e: audit::AuditError) -> ApiError {
+/// A failed verification: counted, raised as a Critical alert on the chain, and a 409.
+async fn broken(s: &AppState, chain: &str, e: audit::AuditError) -> ApiError {
     s.metrics.audit_broken();
+    crate::alerts::on_audit_failure(s, chain, &e.to_string()).await;
     ApiError::new(StatusCode::CONFLICT, "audit_broken", e.to_string())
 }
 
@@ -72,7 +74,10 @@ fn broken(s: &AppState, e: audit::AuditError) -> ApiError {
 pub async fn export(State(s): State<AppState>, a: Authed) -> ApiResult {
     let chain = chain_of(&a)?;
     let export = load(&s, &chain).await?;
-    let verified = audit::verify_export(&export).map_err(|e| broken(&s, e))?;
+    let verified = match audit::verify_export(&export) {
+        Ok(v) => v,
+        Err(e) => return Err(broken(&s, &chain, e).await),
+    };
     Ok(Json(json!({
         "tenant": chain,
         "export": audit::to_export_full(&export.entries, &export.checkpoints),
@@ -90,6 +95,9 @@ pub async fn export(State(s): State<AppState>, a: Authed) -> ApiResult {
 pub async fn verify(State(s): State<AppState>, a: Authed) -> ApiResult {
     let chain = chain_of(&a)?;
     let export = load(&s, &chain).await?;
-    let chains = audit::verify_export(&export).map_err(|e| broken(&s, e))?;
+    let chains = match audit::verify_export(&export) {
+        Ok(v) => v,
+        Err(e) => return Err(broken(&s, &chain, e).await),
+    };
     Ok(Json(json!({"ok": true, "chains": chains})))
 }

@@ -276,7 +276,7 @@ async fn refused(
     };
     let event = AuditEvent {
         tenant: chain.to_string(),
-        actor,
+        actor: actor.clone(),
         action: "auth.refused".into(),
         object: String::new(),
         detail: json!({
@@ -289,5 +289,6 @@ async fn refused(
     if let Err(err) = s.db.append_audit(event, unix_now()).await {
         tracing::error!("could not record a refused authentication: {err}");
     }
+    crate::alerts::on_auth_failure(s, chain, &actor, peer, &e.to_string()).await;
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
 }

@@ -5,19 +5,21 @@
 //! tenant: another tenant's object is "not found". Every state change appends an audit
 //! entry in the same database transaction, so a change whose entry cannot be written does
 //! not happen. Signing is done by [`signing`], which hands the signers everything they
-//! need to check the request themselves; [`checkpoints`] has the signers co-sign the audit
+//! need to check the request themselves; [`freeze`] freezes and unfreezes vaults on the
+//! signers; [`checkpoints`] has the signers co-sign the audit
 //! chains' heads.
 
 pub mod audit_routes;
 pub mod caller;
 pub mod checkpoints;
+pub mod freeze;
 pub mod policies;
 pub mod signing;
 pub mod tenants;
 pub mod transactions;
 pub mod vaults;
 
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 
 use crate::api::AppState;
@@ -43,6 +45,8 @@ pub fn routes() -> Router<AppState> {
             post(vaults::create_vault).get(vaults::list_vaults),
         )
         .route("/v1/vaults/{id}", get(vaults::show_vault))
+        .route("/v1/vaults/{id}/freeze", post(freeze::freeze))
+        .route("/v1/vaults/{id}/unfreeze", post(freeze::unfreeze))
         .route(
             "/v1/vaults/{id}/wallets",
             post(vaults::create_wallet).get(vaults::list_wallets),
@@ -68,6 +72,30 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit", get(audit_routes::list))
         .route("/v1/audit/export", get(audit_routes::export))
         .route("/v1/audit/verify", get(audit_routes::verify))
+        .route("/v1/alerts", get(crate::alerts::list))
+        .route("/v1/alerts/{id}", get(crate::alerts::show))
+        .route("/v1/alerts/{id}/ack", post(crate::alerts::ack))
+        .route(
+            "/v1/tenant/alert-responses",
+            put(crate::alert_response::set).get(crate::alert_response::show),
+        )
+        .route(
+            "/v1/tenant/working-hours",
+            put(crate::alerts::set_hours).get(crate::alerts::show_hours),
+        )
+        .route(
+            "/v1/webhooks",
+            post(crate::webhooks::routes::create).get(crate::webhooks::routes::list),
+        )
+        .route("/v1/webhooks/{id}", delete(crate::webhooks::routes::remove))
+        .route(
+            "/v1/webhooks/{id}/deliveries",
+            get(crate::webhooks::routes::deliveries),
+        )
+        .route(
+            "/v1/webhooks/deliveries/{id}/retry",
+            post(crate::webhooks::routes::retry),
+        )
 }
 
 /// A fresh random id with a prefix (`v-`, `w-`, `t-`, `u-`).

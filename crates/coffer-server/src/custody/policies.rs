@@ -118,6 +118,17 @@ pub async fn set_policy(State(s): State<AppState>, Path(id): Path<String>, a: Au
     )
     .await?;
     tx.commit().await?;
+    crate::alerts::raise_logged(
+        &s,
+        &v.tenant_id,
+        coffer_alerts::events::policy_change(
+            &v.id,
+            record.version,
+            &record.hash,
+            &a.caller.actor(),
+        ),
+    )
+    .await;
     let mut out = policy_json(&record);
     out["warnings"] = json!(warnings);
     Ok(Json(out))

@@ -117,6 +117,19 @@ pub async fn resume(s: &AppState) {
     }
 }
 
+/// Resumes the approved requests of vault `vault_id` (left waiting by a freeze).
+pub async fn resume_vault(s: &AppState, vault_id: &str) {
+    match s.db.txs_in_states(&["approved"]).await {
+        Ok(list) => {
+            for t in list.into_iter().filter(|t| t.vault_id == vault_id) {
+                tracing::info!("resuming request {} after the unfreeze", t.id);
+                spawn(s.clone(), t.tenant_id.clone(), t.id.clone());
+            }
+        }
+        Err(e) => tracing::error!("cannot list requests to resume: {e}"),
+    }
+}
+
 /// Expires requests whose intent expired before they were signed, every few seconds.
 pub async fn expire_loop(s: AppState) {
     loop {
@@ -146,6 +159,15 @@ pub async fn expire_loop(s: AppState) {
                             object: t.id.clone(),
                             detail: json!({"expires_at": t.expires_at}),
                         },
+                        now,
+                    )
+                    .await?;
+                    crate::webhooks::enqueue_transaction(
+                        &mut tx,
+                        &t,
+                        "transaction.expired",
+                        "expired",
+                        Some("the intent expired before it was signed"),
                         now,
                     )
                     .await?;
@@ -181,6 +203,11 @@ async fn run(s: &AppState, tenant: &str, id: &str) -> Result<(), ApiError> {
         guard = lock.lock().await;
     }
     let _guard = guard;
+    // A frozen vault signs nothing: the request waits, approved, for the unfreeze.
+    if t.state == "approved" && super::freeze::is_frozen(s, &t.vault_id).await? {
+        tracing::warn!("request {id} waits: vault {} is frozen", t.vault_id);
+        return Ok(());
+    }
     let mut failures: u32 = 0;
     loop {
         let t =
@@ -200,6 +227,7 @@ async fn run(s: &AppState, tenant: &str, id: &str) -> Result<(), ApiError> {
                 return Ok(());
             }
             Err(Failure::Refused { by, reason }) => {
+                crate::alerts::on_signer_refused(s, &t, &by, &reason).await;
                 fail(
                     s,
                     &t,
@@ -339,7 +367,14 @@ struct Session {
 
 /// Runs one signing session for `job_body` (one digest) with the first `t` connected
 /// members; the signers must agree on the signature and each co-sign the receipt.
-async fn session(s: &AppState, k: &KeyRecord, job_body: IntentJob) -> Result<Session, Failure> {
+/// `abort_of`: the request a protocol abort is reported against (an alert naming the
+/// blamed signers).
+async fn session(
+    s: &AppState,
+    k: &KeyRecord,
+    job_body: IntentJob,
+    abort_of: Option<&TxRecord>,
+) -> Result<Session, Failure> {
     #[cfg(feature = "relay-faults")]
     let job_body = test_faults::tamper(job_body);
     let parties: Vec<(u16, NodeKey)> = members(k)
@@ -360,9 +395,16 @@ async fn session(s: &AppState, k: &KeyRecord, job_body: IntentJob) -> Result<Ses
         task: Task::SignIntent(Box::new(job_body)),
         parties: parties.clone(),
     };
+    let session_id = job.session.to_string();
     let outcomes = match coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await {
         Ok(o) => o,
         Err(JobError::Refused { by, reason }) => return Err(Failure::Refused { by, reason }),
+        Err(e @ JobError::Aborted { .. }) => {
+            if let (Some(t), JobError::Aborted { reason, culprits }) = (abort_of, &e) {
+                crate::alerts::on_abort(s, t, &session_id, reason, culprits).await;
+            }
+            return Err(Failure::Transient(e.to_string()));
+        }
         Err(e) => return Err(Failure::Transient(e.to_string())),
     };
     let mut agreed: Option<(String, Option<u8>)> = None;
@@ -474,7 +516,7 @@ async fn attempt(
     for (i, digest) in digests.iter().enumerate() {
         let mut job = job_body.clone();
         job.input = u32::try_from(i).map_err(|_| Failure::Transient("too many inputs".into()))?;
-        let done = session(s, k, job).await?;
+        let done = session(s, k, job, Some(t)).await?;
         // An independent check of every signature against the key derived here.
         let sig_bytes =
             hex::decode(&done.signature).map_err(|_| Failure::Transient("signature hex".into()))?;
@@ -561,6 +603,8 @@ async fn attempt(
             now,
         )
         .await?;
+        crate::webhooks::enqueue_transaction(&mut tx, t, "transaction.signed", "signed", None, now)
+            .await?;
         tx.commit().await
     };
     store.await.map_err(|e| Failure::Transient(e.to_string()))?;
@@ -603,6 +647,15 @@ async fn fail(
                 object: t.id.clone(),
                 detail: json!({"reason": reason}),
             },
+            now,
+        )
+        .await?;
+        crate::webhooks::enqueue_transaction(
+            &mut tx,
+            t,
+            "transaction.failed",
+            "failed",
+            Some(reason),
             now,
         )
         .await?;

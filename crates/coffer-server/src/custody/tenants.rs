@@ -178,6 +178,12 @@ pub async fn add_user(State(s): State<AppState>, a: Authed) -> ApiResult {
     )
     .await?;
     tx.commit().await?;
+    crate::alerts::raise_logged(
+        &s,
+        &tenant,
+        coffer_alerts::events::new_credential(&cred.key, &user.name, &cred.role, &a.caller.actor()),
+    )
+    .await;
     Ok(Json(json!({
         "user_id": user.id,
         "name": user.name,
@@ -244,5 +250,11 @@ pub async fn disable_credential(
     )
     .await?;
     tx.commit().await?;
+    crate::alerts::raise_logged(
+        &s,
+        &cred.tenant_id,
+        coffer_alerts::events::role_change(&cred.key, &cred.role, None, &a.caller.actor()),
+    )
+    .await;
     Ok(Json(json!({"key": cred.key, "disabled": true})))
 }

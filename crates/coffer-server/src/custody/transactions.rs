@@ -171,6 +171,7 @@ async fn check_chain_tx(
     path: &DerivationPath,
     intent: &Intent,
     text: &str,
+    wallet_chain: Option<&str>,
 ) -> Result<coffer_chains::Decoded, ApiError> {
     let k =
         s.db.key(key_id)
@@ -178,6 +179,14 @@ async fn check_chain_tx(
             .ok_or_else(|| ApiError::internal("key missing"))?;
     let tx = coffer_chains::ChainTx::parse(text)
         .map_err(|e| ApiError::bad_request(format!("intent transaction: {e}")))?;
+    if let Some(chain) = wallet_chain {
+        if tx.chain().name() != chain {
+            return Err(ApiError::bad_request(format!(
+                "the wallet is on {chain}, the intent's transaction is for {}",
+                tx.chain()
+            )));
+        }
+    }
     if tx.scheme().name() != k.scheme.name() {
         return Err(ApiError::bad_request(format!(
             "a {} transaction of this kind is signed with a {} key; the wallet's key is {}",
@@ -187,8 +196,14 @@ async fn check_chain_tx(
         )));
     }
     let child = child_public_key(&k, path)?;
-    tx.check_intent(&child, &intent.asset, &intent.destination, intent.amount.0)
-        .map_err(|e| ApiError::bad_request(format!("intent transaction: {e}")))
+    tx.check_intent(
+        &child,
+        intent.kind.name(),
+        &intent.asset,
+        &intent.destination,
+        intent.amount.0,
+    )
+    .map_err(|e| ApiError::bad_request(format!("intent transaction: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -241,6 +256,7 @@ pub async fn create(State(s): State<AppState>, a: Authed) -> ApiResult {
     }
     let wallet = load_wallet(&s, &a.caller, &intent.wallet_id).await?;
     let vault = load_vault(&s, &a.caller, &wallet.vault_id).await?;
+    super::freeze::ensure_not_frozen(&s, &vault.id).await?;
     if intent.vault_id != vault.id {
         return Err(ApiError::bad_request(
             "the intent's vault is not the wallet's",
@@ -270,7 +286,7 @@ pub async fn create(State(s): State<AppState>, a: Authed) -> ApiResult {
         )));
     }
     if let Some(text) = &intent.transaction {
-        check_chain_tx(&s, key_id, &path, &intent, text).await?;
+        check_chain_tx(&s, key_id, &path, &intent, text, wallet.chain.as_deref()).await?;
     }
     let policy_record = s.db.current_policy(&vault.id).await?.ok_or_else(|| {
         ApiError::new(
@@ -381,8 +397,31 @@ pub async fn create(State(s): State<AppState>, a: Authed) -> ApiResult {
         now,
     )
     .await?;
+    // The events go into the outbox with the change (delivered later, never here).
+    crate::webhooks::enqueue_transaction(
+        &mut tx,
+        &record,
+        "transaction.created",
+        state,
+        reason.as_deref(),
+        now,
+    )
+    .await?;
+    if state != "pending_approval" {
+        crate::webhooks::enqueue_transaction(
+            &mut tx,
+            &record,
+            &format!("transaction.{state}"),
+            state,
+            reason.as_deref(),
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     s.metrics.transaction(state);
+    // Detectors run on the recorded request; they never fail or block its creation.
+    crate::alerts::on_transaction(&s, &record, &intent).await;
     if state == "approved" {
         super::signing::spawn(s.clone(), tenant, id.clone());
     }
@@ -500,6 +539,7 @@ async fn decide(s: AppState, id: String, a: Authed, decision: Decision) -> ApiRe
             format!("the request is {}, not pending approval", t.state),
         ));
     }
+    super::freeze::ensure_not_frozen(&s, &t.vault_id).await?;
     let intent = stored_intent(&t)?;
     let p =
         s.db.current_policy(&t.vault_id)
@@ -603,6 +643,15 @@ async fn decide(s: AppState, id: String, a: Authed, decision: Decision) -> ApiRe
                     object: t.id.clone(),
                     detail: json!({"approvals": all.len(), "reason": reason}),
                 },
+                now,
+            )
+            .await?;
+            crate::webhooks::enqueue_transaction(
+                &mut tx,
+                &t,
+                &format!("transaction.{next}"),
+                next,
+                reason.as_deref(),
                 now,
             )
             .await?;

@@ -34,7 +34,10 @@ pub async fn vault_json(s: &AppState, v: &VaultRecord) -> Result<Value, ApiError
         }
     }
     let policy = s.db.current_policy(&v.id).await?;
+    let freeze = s.db.freeze_state(&v.id).await?.unwrap_or_default();
     Ok(json!({
+        "frozen": freeze.frozen,
+        "freeze": super::freeze::freeze_json(s, &v.id, &freeze),
         "id": v.id,
         "name": v.name,
         "tenant": v.tenant_id,

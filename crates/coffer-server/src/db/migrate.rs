@@ -44,6 +44,21 @@ const SQLITE: &[Migration] = &[
         name: "chain_transactions",
         sql: include_str!("../../migrations/sqlite/0004_chain_transactions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "alerts",
+        sql: include_str!("../../migrations/sqlite/0005_alerts.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "webhooks",
+        sql: include_str!("../../migrations/sqlite/0006_webhooks.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "vault_freeze",
+        sql: include_str!("../../migrations/sqlite/0007_vault_freeze.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -66,6 +81,21 @@ const POSTGRES: &[Migration] = &[
         version: 4,
         name: "chain_transactions",
         sql: include_str!("../../migrations/postgres/0004_chain_transactions.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "alerts",
+        sql: include_str!("../../migrations/postgres/0005_alerts.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "webhooks",
+        sql: include_str!("../../migrations/postgres/0006_webhooks.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "vault_freeze",
+        sql: include_str!("../../migrations/postgres/0007_vault_freeze.sql"),
     },
 ];
 

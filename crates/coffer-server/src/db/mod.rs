@@ -2,8 +2,10 @@
 //! through `sqlx`'s `Any` driver: the keys made across the signers with every signature and
 //! the presignature pool ([`keys`]), and the custody layer: tenants, users, credentials,
 //! vaults, wallets, addresses and policies ([`custody`]), transaction requests and their
-//! approvals ([`requests`]), the signers' ledger receipts ([`receipts`]) and the audit
-//! log's hash chains ([`audit_store`]).
+//! approvals ([`requests`]), vault freeze state ([`freeze`]), the signers' ledger receipts
+//! ([`receipts`]) and the audit log's hash chains ([`audit_store`]), the alerts with the
+//! tenants' settings ([`alerts`]), and the webhook endpoints with their durable outbox
+//! ([`webhooks`]).
 //!
 //! The schema is created and upgraded by numbered migrations per backend ([`migrate`]).
 //! SQL uses `$1, $2` placeholders and only the types both backends share: `BIGINT`
@@ -16,14 +18,17 @@
 //! single-statement methods on [`Db`] (the key, signature and presignature records) write
 //! directly, as before.
 
+pub mod alerts;
 pub mod audit_store;
 pub mod custody;
+pub mod freeze;
 pub mod keys;
 pub mod migrate;
 pub mod receipts;
 pub mod requests;
 #[doc(hidden)]
 pub mod testing;
+pub mod webhooks;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -42,6 +47,7 @@ pub use custody::{
 pub use keys::KeyRecord;
 pub use receipts::ReceiptRecord;
 pub use requests::{ApprovalRecord, Signed, TxRecord};
+pub use webhooks::{DeliveryRecord, DueDelivery, EndpointRecord};
 
 /// Which database the server runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -65,6 +65,32 @@ impl Cluster {
         database_url: Option<String>,
         limits: coffer_server::ratelimit::Limits,
     ) -> Cluster {
+        Self::start_full(tag, database_url, limits, Default::default())
+    }
+
+    /// A cluster whose webhook worker runs with `webhooks` (tests use tiny intervals).
+    pub fn start_with_webhooks(
+        tag: &str,
+        database_url: Option<String>,
+        webhooks: coffer_server::webhooks::WebhookConfig,
+    ) -> Cluster {
+        Self::start_full(
+            tag,
+            database_url,
+            coffer_server::ratelimit::Limits {
+                per_second: 2000.0,
+                burst: 4000.0,
+            },
+            webhooks,
+        )
+    }
+
+    fn start_full(
+        tag: &str,
+        database_url: Option<String>,
+        limits: coffer_server::ratelimit::Limits,
+        webhooks: coffer_server::webhooks::WebhookConfig,
+    ) -> Cluster {
         std::env::set_var("COFFER_INSECURE_TEST_PRIMES", "1");
         let dir = temp(tag);
         let server_key = coffer_server::init(&dir).unwrap();
@@ -112,6 +138,8 @@ impl Cluster {
             database_url,
             rate_limits: limits,
             checkpoint_every: Duration::from_secs(1),
+            alerts: coffer_server::alerts::AlertConfig::standard(),
+            webhooks,
         };
         let mut running = rt.block_on(coffer_server::start(&config)).unwrap();
         // A restart binds the same relay address, where the signers keep dialling.
@@ -159,6 +187,11 @@ impl Cluster {
         let running = wait_connected(running, &roster);
         self.base = format!("http://{}", running.api_addr);
         self.running = Some(running);
+    }
+
+    /// The running server's hub (to send signers jobs the API would not).
+    pub fn hub(&self) -> coffer_server::hub::Hub {
+        self.running.as_ref().unwrap().hub.clone()
     }
 
     pub fn as_(&self, id: &Identity) -> Client {
@@ -366,6 +399,7 @@ pub fn intent(t: &Tenant, w: &Value, request_id: &str, amount: u128) -> Intent {
         created_at: now(),
         expires_at: now() + 3600,
         transaction: None,
+        kind: Default::default(),
     }
 }
 
