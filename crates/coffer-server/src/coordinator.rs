@@ -85,13 +85,9 @@ pub async fn run(
         return Err(JobError::NotConnected(missing));
     }
     let session = job.session;
-    let notify = hub.open_session(session, job.parties.clone());
-    for (_, k) in &job.parties {
-        if !hub.send(k, ToSigner::Start(job.clone())) {
-            hub.close_session(&session);
-            return Err(JobError::Disconnected(name_of(roster, k)));
-        }
-    }
+    let notify = hub
+        .start_session(&job)
+        .map_err(|k| JobError::Disconnected(name_of(roster, &k)))?;
     let started = tokio::time::Instant::now();
     let until = started + deadline;
     let result = loop {

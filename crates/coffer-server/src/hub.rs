@@ -9,7 +9,8 @@ use std::time::SystemTime;
 
 use tokio::sync::{mpsc, Notify};
 
-use coffer_net::frames::{Outcome, SignerStatus, ToSigner};
+use coffer_net::frames::{Job, Outcome, SignerStatus, ToSigner};
+use coffer_net::freeze::SignedFreezeOrder;
 use coffer_net::NodeKey;
 use coffer_proto::ids::SessionId;
 
@@ -35,12 +36,28 @@ struct State {
     next_conn: u64,
     conns: HashMap<NodeKey, Conn>,
     sessions: HashMap<SessionId, SessionEntry>,
+    /// The latest freeze or unfreeze order per vault: sent to every signer that connects.
+    orders: HashMap<String, SignedFreezeOrder>,
+    /// Each signer's last answer to an order, per vault.
+    acks: HashMap<(NodeKey, String), FreezeAck>,
+}
+
+/// A signer's answer to a freeze or unfreeze order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreezeAck {
+    /// The order's sequence number.
+    pub seq: u64,
+    /// The sequence in force on the signer for the vault.
+    pub current_seq: u64,
+    /// Why the signer refused the order (`None`: in force).
+    pub refused: Option<String>,
 }
 
 /// Shared between the relay, the coordinator and the API.
 #[derive(Default, Clone)]
 pub struct Hub {
     state: Arc<Mutex<State>>,
+    acked: Arc<Notify>,
 }
 
 /// What the API shows about a signer.
@@ -90,8 +107,12 @@ impl Hub {
     }
 
     /// Registers a new connection of `key` (replacing an older one) and returns its id.
+    /// The latest freeze or unfreeze order of every vault goes to it first.
     pub fn connect(&self, key: NodeKey, tx: mpsc::UnboundedSender<ToSigner>) -> u64 {
         let mut s = self.lock();
+        for order in s.orders.values() {
+            let _ = tx.send(ToSigner::Freeze(Box::new(order.clone())));
+        }
         s.next_conn += 1;
         let id = s.next_conn;
         let now = SystemTime::now();
@@ -189,6 +210,39 @@ impl Hub {
         notify
     }
 
+    /// Opens `job`'s session and queues its `Start` frame to every party, all under one lock,
+    /// so that no envelope of the session can be relayed to a party before that party's
+    /// `Start` (a signer drops envelopes for sessions it does not know yet). Returns the
+    /// session's notifier, or the first party that is not connected (nothing is left open).
+    pub fn start_session(&self, job: &Job) -> Result<Arc<Notify>, NodeKey> {
+        let mut s = self.lock();
+        if let Some((_, k)) = job.parties.iter().find(|(_, k)| !s.conns.contains_key(k)) {
+            return Err(*k);
+        }
+        let notify = Arc::new(Notify::new());
+        s.sessions.insert(
+            job.session,
+            SessionEntry {
+                parties: job.parties.clone(),
+                outcomes: HashMap::new(),
+                left: None,
+                notify: notify.clone(),
+            },
+        );
+        for (_, k) in &job.parties {
+            let sent = s
+                .conns
+                .get(k)
+                .map(|c| c.tx.send(ToSigner::Start(job.clone())).is_ok())
+                .unwrap_or(false);
+            if !sent {
+                s.sessions.remove(&job.session);
+                return Err(*k);
+            }
+        }
+        Ok(notify)
+    }
+
     /// Closes a session (later frames for it are refused).
     pub fn close_session(&self, session: &SessionId) {
         self.lock().sessions.remove(session);
@@ -269,6 +323,64 @@ impl Hub {
 }
 
 impl Hub {
+    /// Makes `order` the vault's latest order and sends it to every connected signer
+    /// (signers that connect later get it on connecting).
+    pub fn set_order(&self, order: SignedFreezeOrder) {
+        let mut s = self.lock();
+        for c in s.conns.values() {
+            let _ = c.tx.send(ToSigner::Freeze(Box::new(order.clone())));
+        }
+        s.orders.insert(order.order.vault_id.clone(), order);
+    }
+
+    /// Whether the latest order naming `key_id` is a freeze.
+    pub fn is_key_frozen(&self, key_id: &str) -> bool {
+        self.lock().orders.values().any(|o| {
+            o.order.kind == coffer_net::freeze::FreezeKind::Freeze && o.order.names(key_id)
+        })
+    }
+
+    /// Records a signer's answer to an order.
+    pub fn record_ack(&self, from: NodeKey, vault_id: String, ack: FreezeAck) {
+        self.lock().acks.insert((from, vault_id), ack);
+        self.acked.notify_waiters();
+    }
+
+    /// Every signer's last answer about `vault_id`.
+    pub fn acks(&self, vault_id: &str) -> Vec<(NodeKey, FreezeAck)> {
+        self.lock()
+            .acks
+            .iter()
+            .filter(|((_, v), _)| v == vault_id)
+            .map(|((k, _), a)| (*k, a.clone()))
+            .collect()
+    }
+
+    /// Waits until every signer of `signers` that is connected answered order `seq` of
+    /// `vault_id` (or a later one), at most `limit`. Returns the answers.
+    pub async fn wait_acks(
+        &self,
+        vault_id: &str,
+        seq: u64,
+        signers: &[NodeKey],
+        limit: std::time::Duration,
+    ) -> Vec<(NodeKey, FreezeAck)> {
+        let until = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.acked.notified();
+            let acks = self.acks(vault_id);
+            let done = signers.iter().all(|k| {
+                !self.is_connected(k)
+                    || acks
+                        .iter()
+                        .any(|(a, ack)| a == k && ack.seq.max(ack.current_seq) >= seq)
+            });
+            if done || tokio::time::timeout_at(until, notified).await.is_err() {
+                return acks;
+            }
+        }
+    }
+
     /// The outcomes reported so far in `session`.
     pub fn partial_outcomes(&self, session: &SessionId) -> Vec<(NodeKey, Outcome)> {
         self.lock()
@@ -276,5 +388,60 @@ impl Hub {
             .get(session)
             .map(|e| e.outcomes.iter().map(|(k, o)| (*k, o.clone())).collect())
             .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coffer_net::frames::Task;
+    use coffer_proto::scheme::Scheme;
+
+    fn job(parties: &[NodeKey]) -> Job {
+        Job {
+            session: SessionId::random(),
+            key_id: "k-1".into(),
+            task: Task::Keygen {
+                scheme: Scheme::Ed25519,
+                threshold: 2,
+            },
+            parties: parties
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (i as u16, *k))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_session_is_open_and_started_on_every_party_before_anything_can_be_relayed() {
+        let hub = Hub::default();
+        let keys = [NodeKey([1; 32]), NodeKey([2; 32]), NodeKey([3; 32])];
+        let mut rxs = Vec::new();
+        for k in keys {
+            let (tx, rx) = mpsc::unbounded_channel();
+            hub.connect(k, tx);
+            rxs.push(rx);
+        }
+        let job = job(&keys);
+        hub.start_session(&job).unwrap();
+        // Once start_session returns, every party's first queued frame is the Start, and the
+        // session routes envelopes: a relay queued now lands behind each Start.
+        assert!(hub.route(keys[0], &job.session, keys[0], None).is_ok());
+        for rx in &mut rxs {
+            assert!(matches!(rx.try_recv(), Ok(ToSigner::Start(j)) if j.session == job.session));
+        }
+        assert!(matches!(hub.progress(&job.session), Progress::Waiting(w) if w.len() == 3));
+    }
+
+    #[test]
+    fn a_missing_party_leaves_no_session_and_no_start() {
+        let hub = Hub::default();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        hub.connect(NodeKey([1; 32]), tx);
+        let job = job(&[NodeKey([1; 32]), NodeKey([2; 32])]);
+        assert_eq!(hub.start_session(&job).unwrap_err(), NodeKey([2; 32]));
+        assert!(rx.try_recv().is_err());
+        assert!(matches!(hub.progress(&job.session), Progress::Gone));
     }
 }
