@@ -52,7 +52,8 @@ enum AlertsCommand {
         reason: String,
     },
     /// Shows, or with --set changes, what the server does by itself per alert severity:
-    /// `notify` (every alert) or `freeze` (also freeze the alert's vault at once).
+    /// `notify` (every alert), `extra_approval` (the alert's vault's requests need one approval
+    /// more than their rule) or `freeze` (also freeze the alert's vault at once).
     Responses {
         /// SEVERITY=RESPONSE, e.g. critical=freeze (repeat; severities not given notify).
         #[arg(long = "set", value_name = "SEVERITY=RESPONSE")]
@@ -74,9 +75,9 @@ fn responses_body(set: &[String]) -> Result<Value, Failure> {
                 "--set {pair:?}: the severity is low, medium, high or critical"
             )));
         }
-        if !["notify", "freeze"].contains(&response) {
+        if !["notify", "extra_approval", "freeze"].contains(&response) {
             return Err(Failure(format!(
-                "--set {pair:?}: the response is notify or freeze"
+                "--set {pair:?}: the response is notify, extra_approval or freeze"
             )));
         }
         body.insert(severity.to_string(), json!(response));
@@ -230,8 +231,16 @@ mod tests {
 
     #[test]
     fn responses_are_severity_response_pairs() {
-        let body = responses_body(&["critical=freeze".into(), "high=notify".into()]).unwrap();
-        assert_eq!(body, json!({"critical": "freeze", "high": "notify"}));
+        let body = responses_body(&[
+            "critical=freeze".into(),
+            "high=extra_approval".into(),
+            "low=notify".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            body,
+            json!({"critical": "freeze", "high": "extra_approval", "low": "notify"})
+        );
         for bad in ["critical", "severe=freeze", "critical=explode"] {
             assert!(responses_body(&[bad.to_string()]).is_err(), "{bad}");
         }

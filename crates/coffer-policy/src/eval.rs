@@ -174,6 +174,23 @@ pub fn check_approvals(
     approvals: &[Approval],
     now: i64,
 ) -> Result<ApprovalReport, PolicyError> {
+    check_approvals_with_extra(policy, verdict, intent, approvals, now, 0)
+}
+
+/// [`check_approvals`] that also asks for `extra` approvals beyond the rule's: the report is
+/// satisfied only when, besides every requirement, at least the sum of the requirements'
+/// minimums plus `extra` distinct approvers (each counted once, members of a required group
+/// or, under a rule that requires none, of any group; same initiator rules) approved. The server uses it when an alert's automatic
+/// response asks for an extra approval; signers, bound to the signed policy, never see it
+/// (it only ever makes the server stricter).
+pub fn check_approvals_with_extra(
+    policy: &Policy,
+    verdict: &Verdict,
+    intent: &Intent,
+    approvals: &[Approval],
+    now: i64,
+    extra: u16,
+) -> Result<ApprovalReport, PolicyError> {
     let hash = intent.hash();
     let (mut approve, mut reject) = (BTreeSet::new(), BTreeSet::new());
     for a in approvals {
@@ -227,7 +244,23 @@ pub fn check_approvals(
             )
         })
         .collect();
-    let satisfied = rejected_by.is_empty() && counted.iter().all(|(_, have, need)| have >= need);
+    let mut satisfied =
+        rejected_by.is_empty() && counted.iter().all(|(_, have, need)| have >= need);
+    if extra > 0 {
+        // Under a rule that asks for no approvals, any member of the policy's groups may
+        // give the extra one.
+        let counts = |k: &&PublicKey| {
+            if reqs.is_empty() {
+                policy.is_any_member(k)
+            } else {
+                required(k)
+            }
+        };
+        let distinct = approve.iter().filter(counts).count();
+        let need: usize =
+            reqs.iter().map(|r| usize::from(r.min)).sum::<usize>() + usize::from(extra);
+        satisfied &= distinct >= need;
+    }
     Ok(ApprovalReport {
         satisfied,
         counted,
@@ -623,6 +656,40 @@ mod tests {
         let block = Verdict::Block { rule: None };
         let r = check_approvals(&p, &block, &i, &[ok(11, &i)], T0).unwrap();
         assert!(!r.satisfied);
+    }
+
+    #[test]
+    fn an_extra_approval_needs_one_more_distinct_approver_than_the_rule() {
+        let p = policy();
+        let mut i = intent();
+        i.amount = Amount(5000); // large: approvers 2, treasury 1
+        let v = evaluate(&p, &i, &ctx(T0, &[]));
+        let three = [ok(11, &i), ok(12, &i), ok(21, &i)];
+        let with = |a: &[Approval], extra| {
+            check_approvals_with_extra(&p, &v, &i, a, T0, extra)
+                .unwrap()
+                .satisfied
+        };
+        assert!(with(&three, 0), "the rule alone is met");
+        assert!(!with(&three, 1), "one approver more is needed");
+        // A fourth distinct member of a required group meets it; a repeat, an outsider, an
+        // or expired approval does not (the initiator is left out as in
+        // `check_approvals`, see `self_approval_expiry_and_rejection`).
+        assert!(with(&[ok(11, &i), ok(12, &i), ok(21, &i), ok(22, &i)], 1));
+        assert!(!with(&[ok(11, &i), ok(12, &i), ok(21, &i), ok(21, &i)], 1));
+        assert!(!with(&[ok(11, &i), ok(12, &i), ok(21, &i), ok(99, &i)], 1));
+        let expired = Approval::sign(&sk(22), i.hash(), Decision::Approve, T0);
+        assert!(!with(&[ok(11, &i), ok(12, &i), ok(21, &i), expired], 1));
+        // A key in two required groups is still one approver.
+        let mut q = p.clone();
+        q.groups.get_mut("treasury").unwrap().push(Member {
+            name: "x".into(),
+            key: pk(11),
+        });
+        let v = evaluate(&q, &i, &ctx(T0, &[]));
+        let r =
+            check_approvals_with_extra(&q, &v, &i, &[ok(11, &i), ok(12, &i), ok(21, &i)], T0, 1);
+        assert!(!r.unwrap().satisfied);
     }
 
     #[test]

@@ -33,8 +33,8 @@ pub use amount::Amount;
 pub use approval::{Approval, Decision};
 pub use error::PolicyError;
 pub use eval::{
-    authorize, check_approvals, evaluate, lookback_since, window_totals, ApprovalReport,
-    Authorized, Context, Verdict,
+    authorize, check_approvals, check_approvals_with_extra, evaluate, lookback_since,
+    window_totals, ApprovalReport, Authorized, Context, Verdict,
 };
 pub use intent::{
     initiator_bytes, sign_initiation, verify_initiation, Intent, IntentKind,

@@ -1,8 +1,16 @@
 //! Automatic responses to alerts: per tenant, an admin chooses for each severity what the
 //! server does by itself when an alert of that severity is raised: `notify` (store it, audit
-//! it, send it to the webhooks: what every alert gets) or `freeze` (also freeze the alert's
-//! vault at once, with a server-signed order every signer honours; only the admin quorum
-//! can unfreeze). A tenant without settings gets `notify` for every severity.
+//! it, send it to the webhooks: what every alert gets), `extra_approval` (every request on
+//! the alert's vault that the alert stands over needs one approval more than its policy rule
+//! asks, from another member: see [`extra_approval_alerts`]) or `freeze` (also freeze the
+//! alert's vault at once, with a server-signed order every signer honours; only the admin
+//! quorum can unfreeze). A tenant without settings gets `notify` for every severity.
+//!
+//! An alert stands over every request on its vault while it is unacknowledged, and for good
+//! over the request that raised it (its evidence names the request): acknowledging an alert
+//! lifts the extra approval from the other requests, never from the one that raised it. The extra approval is the server's own
+//! rule on top of the signed policy; it only ever makes the server stricter, so the signers,
+//! which enforce the signed policy, need not know it.
 //!
 //! [`respond`] runs after the alert is committed and never fails its caller (an alert is
 //! often raised on a request path): the freeze runs in a task of its own, and a failure to
@@ -20,7 +28,8 @@ use crate::alerts::Alert;
 use crate::api::{ApiError, ApiResult, AppState};
 use crate::audit::AuditEvent;
 use crate::custody::caller::{Authed, Role};
-use crate::db::unix_now;
+use crate::db::alerts::AlertRecord;
+use crate::db::{unix_now, TxRecord};
 
 /// What the server does when an alert is raised.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +38,8 @@ pub enum Response {
     /// Store, audit and send to webhooks (every alert gets this).
     #[default]
     Notify,
+    /// Also hold the requests on the alert's vault for one approval more than the policy.
+    ExtraApproval,
     /// Also freeze the alert's vault (alerts that name no vault only notify).
     Freeze,
 }
@@ -61,6 +72,13 @@ impl Responses {
             Severity::Critical => self.critical,
         }
     }
+
+    /// Whether some severity is answered with an extra approval.
+    pub fn ask_extra_approval(&self) -> bool {
+        Severity::ALL
+            .into_iter()
+            .any(|sev| self.to(sev) == Response::ExtraApproval)
+    }
 }
 
 /// The tenant's responses (all `notify` when none are set, or when the stored JSON is
@@ -81,10 +99,7 @@ pub async fn of_tenant(s: &AppState, tenant: &str) -> Responses {
 
 /// Carries out the tenant's response to `alert` (already stored and audited).
 pub async fn respond(s: &AppState, tenant: &str, alert: &Alert) {
-    let Some(severity) = Severity::ALL
-        .into_iter()
-        .find(|sev| sev.as_str() == alert.severity)
-    else {
+    let Some(severity) = severity_of(&alert.severity) else {
         return;
     };
     if of_tenant(s, tenant).await.to(severity) != Response::Freeze {
@@ -110,6 +125,41 @@ pub async fn respond(s: &AppState, tenant: &str, alert: &Alert) {
             Err(e) => tracing::error!("alert response: freezing vault {vault_id}: {e:?}"),
         }
     });
+}
+
+fn severity_of(name: &str) -> Option<Severity> {
+    Severity::ALL.into_iter().find(|sev| sev.as_str() == name)
+}
+
+/// Whether the tenant answers any severity with an extra approval.
+pub async fn may_ask_extra_approval(s: &AppState, tenant: &str) -> bool {
+    of_tenant(s, tenant).await.ask_extra_approval()
+}
+
+/// The alerts that ask an extra approval of request `t`: those on its vault that stand over
+/// it (see the module doc) and whose severity the tenant answers with `extra_approval`.
+/// Empty when none does.
+pub async fn extra_approval_alerts(s: &AppState, t: &TxRecord) -> Result<Vec<String>, ApiError> {
+    let responses = of_tenant(s, &t.tenant_id).await;
+    if !responses.ask_extra_approval() {
+        return Ok(Vec::new());
+    }
+    let alerts =
+        s.db.alerts_over_request(&t.tenant_id, &t.vault_id, t.created_at)
+            .await?;
+    let raised_by_t = |a: &AlertRecord| {
+        serde_json::from_str::<serde_json::Value>(&a.evidence)
+            .map(|e| e["request"] == t.id.as_str())
+            .unwrap_or(false)
+    };
+    Ok(alerts
+        .into_iter()
+        .filter(|a| a.acked_at.is_none() || raised_by_t(a))
+        .filter(|a| {
+            severity_of(&a.severity).map(|sev| responses.to(sev)) == Some(Response::ExtraApproval)
+        })
+        .map(|a| a.id)
+        .collect())
 }
 
 /// `alert <id> (<severity> <kind>): <explanation>`, cut to the freeze reason's limit on a

@@ -284,13 +284,13 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "get",
         path: "/v1/tenant/alert-responses",
-        summary: "What the server does by itself per alert severity (notify or freeze the vault)",
+        summary: "What the server does by itself per alert severity (notify, extra_approval or freeze the vault)",
         roles: TENANT,
     },
     Route {
         method: "put",
         path: "/v1/tenant/alert-responses",
-        summary: "Set the automatic responses, {\"critical\": \"freeze\", \"high\": \"notify\"} (others notify; audited)",
+        summary: "Set the automatic responses, {\"critical\": \"freeze\", \"high\": \"extra_approval\"} (others notify; audited)",
         roles: &["admin"],
     },
     Route {

@@ -25,7 +25,7 @@ use super::policies::parse_stored;
 use super::vaults::{child_public_key, load_vault, load_wallet, wallet_key};
 use crate::api::{ApiError, ApiResult, AppState};
 use crate::audit::AuditEvent;
-use crate::db::{unix_now, ApprovalRecord, TxRecord};
+use crate::db::{unix_now, ApprovalRecord, DbTx, TxRecord};
 
 /// How far an intent's creation time may be from the server's clock.
 pub const MAX_CREATION_SKEW_SECS: i64 = 300;
@@ -70,6 +70,11 @@ pub async fn tx_json(s: &AppState, t: &TxRecord) -> Result<Value, ApiError> {
     let intent: Value = serde_json::from_str(&t.intent).unwrap_or(Value::Null);
     let approvals = s.db.approvals(&t.id).await?;
     let mut required = Vec::new();
+    let extra_alerts = if t.state == "pending_approval" {
+        crate::alert_response::extra_approval_alerts(s, t).await?
+    } else {
+        Vec::new()
+    };
     if let (Some(p), Ok(i)) = (s.db.current_policy(&t.vault_id).await?, stored_intent(t)) {
         let signed = parse_stored(&p)?;
         let verdict = coffer_policy::evaluate(
@@ -146,6 +151,8 @@ pub async fn tx_json(s: &AppState, t: &TxRecord) -> Result<Value, ApiError> {
             "created_at": a.created_at,
         })).collect::<Vec<_>>(),
         "required": required,
+        // Alerts whose automatic response asks one approval more than `required` shows.
+        "extra_approval_for": extra_alerts,
         "seq": t.seq,
         "signature": t.signature,
         "recovery_id": t.recovery_id,
@@ -337,6 +344,12 @@ pub async fn create(State(s): State<AppState>, a: Authed) -> ApiResult {
             }
         }
     };
+    // A request the rule approves at once waits, pending, until the detectors have run when
+    // the tenant answers some alerts with an extra approval (released below if none asks
+    // it; a crash in between leaves it pending, the safe side).
+    let hold =
+        state == "approved" && crate::alert_response::may_ask_extra_approval(&s, &tenant).await;
+    let state = if hold { "pending_approval" } else { state };
     let record = TxRecord {
         id: id.clone(),
         tenant_id: tenant.clone(),
@@ -422,10 +435,83 @@ pub async fn create(State(s): State<AppState>, a: Authed) -> ApiResult {
     s.metrics.transaction(state);
     // Detectors run on the recorded request; they never fail or block its creation.
     crate::alerts::on_transaction(&s, &record, &intent).await;
+    let state = if hold {
+        release_unless_extra_approval(&s, &record).await?
+    } else {
+        state
+    };
+    let record = TxRecord {
+        state: state.to_string(),
+        ..record
+    };
     if state == "approved" {
         super::signing::spawn(s.clone(), tenant, id.clone());
     }
     Ok(Json(tx_json(&s, &record).await?))
+}
+
+/// Moves pending request `t` to `next` (`approved` or `rejected`) with its audit entry and
+/// webhook event, inside `tx`; false if it was no longer pending.
+async fn move_on(
+    tx: &mut DbTx,
+    t: &TxRecord,
+    next: &str,
+    reason: Option<&str>,
+    detail: Value,
+    now: i64,
+) -> Result<bool, ApiError> {
+    if !tx
+        .transition(&t.id, &["pending_approval"], next, reason, now)
+        .await?
+    {
+        return Ok(false);
+    }
+    tx.append_audit(
+        AuditEvent {
+            tenant: t.tenant_id.clone(),
+            actor: "server".into(),
+            action: format!("transaction.{next}"),
+            object: t.id.clone(),
+            detail,
+        },
+        now,
+    )
+    .await?;
+    crate::webhooks::enqueue_transaction(tx, t, &format!("transaction.{next}"), next, reason, now)
+        .await?;
+    Ok(true)
+}
+
+/// After the detectors ran on a request its rule approves at once: approves it, unless an
+/// alert asks an extra approval of it (then it stays pending, audited with the alerts).
+/// Returns the state it is in.
+async fn release_unless_extra_approval(
+    s: &AppState,
+    t: &TxRecord,
+) -> Result<&'static str, ApiError> {
+    let alerts = crate::alert_response::extra_approval_alerts(s, t).await?;
+    let now = unix_now();
+    let mut tx = s.db.begin().await?;
+    let state = if alerts.is_empty() {
+        move_on(&mut tx, t, "approved", None, json!({"approvals": 0}), now).await?;
+        "approved"
+    } else {
+        tx.append_audit(
+            AuditEvent {
+                tenant: t.tenant_id.clone(),
+                actor: "server".into(),
+                action: "transaction.extra_approval_required".into(),
+                object: t.id.clone(),
+                detail: json!({"alerts": alerts}),
+            },
+            now,
+        )
+        .await?;
+        "pending_approval"
+    };
+    tx.commit().await?;
+    s.metrics.transaction(state);
+    Ok(state)
 }
 
 /// Reads `?state=..&limit=..`.
@@ -540,6 +626,7 @@ async fn decide(s: AppState, id: String, a: Authed, decision: Decision) -> ApiRe
         ));
     }
     super::freeze::ensure_not_frozen(&s, &t.vault_id).await?;
+    let extra_alerts = crate::alert_response::extra_approval_alerts(&s, &t).await?;
     let intent = stored_intent(&t)?;
     let p =
         s.db.current_policy(&t.vault_id)
@@ -612,8 +699,10 @@ async fn decide(s: AppState, id: String, a: Authed, decision: Decision) -> ApiRe
         now,
     )
     .await?;
-    let report = coffer_policy::check_approvals(&policy, &verdict, &intent, &all, now)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let extra = u16::from(!extra_alerts.is_empty());
+    let report =
+        coffer_policy::check_approvals_with_extra(&policy, &verdict, &intent, &all, now, extra)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let next = if !report.rejected_by.is_empty() {
         Some("rejected")
     } else if report.satisfied {
@@ -631,31 +720,15 @@ async fn decide(s: AppState, id: String, a: Authed, decision: Decision) -> ApiRe
                     .unwrap_or_default()
             )
         });
-        if tx
-            .transition(&t.id, &["pending_approval"], next, reason.as_deref(), now)
-            .await?
-        {
-            tx.append_audit(
-                AuditEvent {
-                    tenant: tenant.clone(),
-                    actor: "server".into(),
-                    action: format!("transaction.{next}"),
-                    object: t.id.clone(),
-                    detail: json!({"approvals": all.len(), "reason": reason}),
-                },
-                now,
-            )
-            .await?;
-            crate::webhooks::enqueue_transaction(
-                &mut tx,
-                &t,
-                &format!("transaction.{next}"),
-                next,
-                reason.as_deref(),
-                now,
-            )
-            .await?;
-        }
+        move_on(
+            &mut tx,
+            &t,
+            next,
+            reason.as_deref(),
+            json!({"approvals": all.len(), "reason": reason}),
+            now,
+        )
+        .await?;
     }
     tx.commit().await?;
     if let Some(next) = next {

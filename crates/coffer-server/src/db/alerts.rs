@@ -248,6 +248,28 @@ impl Db {
         rows.iter().map(from_row).collect()
     }
 
+    /// The alerts on `vault_id` that may stand over a request made at `since`: those not yet
+    /// acknowledged, and those raised at or after `since` (among them the alerts the request
+    /// itself raised, which keep weighing on it once acknowledged), oldest first.
+    pub async fn alerts_over_request(
+        &self,
+        tenant_id: &str,
+        vault_id: &str,
+        since: i64,
+    ) -> Result<Vec<AlertRecord>, DbError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM alerts WHERE tenant_id = $1 AND vault_id = $2 \
+             AND (acked_at IS NULL OR created_at >= $3) ORDER BY created_at, id"
+        ))
+        .bind(tenant_id)
+        .bind(vault_id)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(ctx("reading the alerts over a request"))?;
+        rows.iter().map(from_row).collect()
+    }
+
     /// A tenant's working hours (text form), if set.
     pub async fn working_hours(&self, tenant_id: &str) -> Result<Option<String>, DbError> {
         self.setting(TenantSetting::WorkingHours, tenant_id).await

@@ -312,11 +312,23 @@ pub fn tenant(c: &Cluster, name: &str) -> Tenant {
 
 /// Vault with the given schemes, one wallet on `scheme`, a 2-of-3 approvers policy.
 pub fn vault(c: &Cluster, t: &Tenant, scheme: &str, asset: &str) -> (Value, Value) {
+    vault_needing(c, t, scheme, asset, 2)
+}
+
+/// [`vault`] whose policy's allowing rule needs `approvals` of the 3 approvers (0: none, the
+/// rule approves at once; the rule is still named "two approvers").
+pub fn vault_needing(
+    c: &Cluster,
+    t: &Tenant,
+    scheme: &str,
+    asset: &str,
+    approvals: u16,
+) -> (Value, Value) {
     let admin = c.as_(&t.admin);
     let v = admin.ok(
         "POST",
         "/v1/vaults",
-        Some(json!({"name": format!("treasury-{scheme}"), "schemes": [scheme]})),
+        Some(json!({"name": format!("treasury-{scheme}-{approvals}"), "schemes": [scheme]})),
     );
     let vid = v["id"].as_str().unwrap();
     let w = admin.ok(
@@ -362,10 +374,13 @@ pub fn vault(c: &Cluster, t: &Tenant, scheme: &str, asset: &str) -> (Value, Valu
                 name: "two approvers".into(),
                 when: Conditions::default(),
                 action: Action::Allow {
-                    approvals: vec![Requirement {
-                        group: "approvers".into(),
-                        min: 2,
-                    }],
+                    approvals: (approvals > 0)
+                        .then(|| Requirement {
+                            group: "approvers".into(),
+                            min: approvals,
+                        })
+                        .into_iter()
+                        .collect(),
                     allow_self_approval: false,
                 },
             },
