@@ -70,6 +70,32 @@ impl FakeServer {
         (addr, handle)
     }
 
+    /// An honest 2-of-n Ed25519 key generation of `key_id` among `parties`: every party's
+    /// outcome, each checked to be `KeyReady`.
+    async fn keygen_ed25519(
+        &mut self,
+        key_id: &str,
+        parties: &[(u16, NodeKey)],
+    ) -> HashMap<NodeKey, Outcome> {
+        let job = Job {
+            session: SessionId::random(),
+            key_id: key_id.into(),
+            task: Task::Keygen {
+                scheme: Scheme::Ed25519,
+                threshold: 2,
+            },
+            parties: parties.to_vec(),
+        };
+        let outcomes = self.run(job, |_| None).await;
+        assert!(
+            outcomes
+                .values()
+                .all(|o| matches!(o, Outcome::KeyReady { .. })),
+            "{outcomes:?}"
+        );
+        outcomes
+    }
+
     /// Starts `job`, relays its envelopes honestly (after `inject` had its say on the first
     /// relayed envelope), and returns every party's outcome.
     async fn run(
@@ -230,22 +256,7 @@ async fn signers_check_every_job_against_what_they_pinned() {
         ..
     } = setup("all").await;
     // Honest key generation.
-    let keygen = Job {
-        session: SessionId::random(),
-        key_id: "k-pin".into(),
-        task: Task::Keygen {
-            scheme: Scheme::Ed25519,
-            threshold: 2,
-        },
-        parties: all.clone(),
-    };
-    let outcomes = fake.run(keygen, |_| None).await;
-    assert!(
-        outcomes
-            .values()
-            .all(|o| matches!(o, Outcome::KeyReady { .. })),
-        "{outcomes:?}"
-    );
+    let outcomes = fake.keygen_ed25519("k-pin", &all).await;
 
     let sign = |parties: Vec<(u16, NodeKey)>, message: &[u8]| Job {
         session: SessionId::random(),
@@ -545,16 +556,7 @@ mod intents {
             mut fake,
             ..
         } = setup("intents").await;
-        let keygen = Job {
-            session: SessionId::random(),
-            key_id: "k-pol".into(),
-            task: Task::Keygen {
-                scheme: Scheme::Ed25519,
-                threshold: 2,
-            },
-            parties: all.clone(),
-        };
-        let o = fake.run(keygen, |_| None).await;
+        let o = fake.keygen_ed25519("k-pol", &all).await;
         let Some(Outcome::KeyReady {
             public_key,
             chain_code: Some(chain_code),
@@ -1376,20 +1378,7 @@ mod intents {
             server,
             ..
         } = setup("freeze").await;
-        let keygen = Job {
-            session: SessionId::random(),
-            key_id: "k-pol".into(),
-            task: Task::Keygen {
-                scheme: Scheme::Ed25519,
-                threshold: 2,
-            },
-            parties: all.clone(),
-        };
-        let o = fake.run(keygen, |_| None).await;
-        assert!(
-            o.values().all(|o| matches!(o, Outcome::KeyReady { .. })),
-            "{o:?}"
-        );
+        let o = fake.keygen_ed25519("k-pol", &all).await;
         let people = People {
             initiator: Identity::generate("ivan"),
             approvers: (0..3)
