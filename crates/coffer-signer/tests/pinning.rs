@@ -256,7 +256,7 @@ async fn signers_check_every_job_against_what_they_pinned() {
         ..
     } = setup("all").await;
     // Honest key generation.
-    let outcomes = fake.keygen_ed25519("k-pin", &all).await;
+    fake.keygen_ed25519("k-pin", &all).await;
 
     let sign = |parties: Vec<(u16, NodeKey)>, message: &[u8]| Job {
         session: SessionId::random(),
@@ -1378,7 +1378,7 @@ mod intents {
             server,
             ..
         } = setup("freeze").await;
-        let o = fake.keygen_ed25519("k-pol", &all).await;
+        fake.keygen_ed25519("k-pol", &all).await;
         let people = People {
             initiator: Identity::generate("ivan"),
             approvers: (0..3)
