@@ -117,6 +117,11 @@ pub struct Job {
     pub task: Task,
     /// Party index -> signer, for every party of this session.
     pub parties: Vec<(u16, NodeKey)>,
+    /// The key's committed epoch as the server knows it. A signer refuses a job on an
+    /// existing key whose epoch differs from its own committed share's (a stale coordinator,
+    /// or a share restored from before a refresh); signing jobs must carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 impl Job {
@@ -128,7 +133,10 @@ impl Job {
             Task::Sign { .. }
             | Task::SignPresigned { .. }
             | Task::SignIntent(_)
-            | Task::AuditCheckpoint(_) => ProtocolKind::Sign,
+            | Task::AuditCheckpoint(_)
+            | Task::CommitEpoch { .. }
+            | Task::AbortEpoch { .. }
+            | Task::PruneEpoch { .. } => ProtocolKind::Sign,
             Task::Presign { .. } => ProtocolKind::Presign,
             Task::Refresh => ProtocolKind::Refresh,
             Task::Reshare { .. } => ProtocolKind::Reshare,
@@ -183,6 +191,24 @@ pub enum Task {
     /// Co-sign the head of an audit chain: each signer checks that the entries extend the
     /// head it co-signed before, and answers at once (no protocol session).
     AuditCheckpoint(Box<CheckpointJob>),
+    /// Phase 2 of a refresh or reshare: make the staged share of `epoch` the current one
+    /// (the previous file is kept). Answered at once with [`Outcome::EpochState`].
+    CommitEpoch {
+        /// The staged epoch to commit.
+        epoch: u64,
+    },
+    /// A refresh or reshare failed: drop the staged share of `epoch`; the committed share
+    /// stays current. Answered at once with [`Outcome::EpochState`].
+    AbortEpoch {
+        /// The staged epoch to drop.
+        epoch: u64,
+    },
+    /// Every signer confirmed its commit of `epoch`: delete the older share files.
+    /// Answered at once with [`Outcome::EpochState`].
+    PruneEpoch {
+        /// The committed epoch to keep.
+        epoch: u64,
+    },
 }
 
 /// An audit chain's entries from a point the signers co-signed before, to be checkpointed.
@@ -301,6 +327,13 @@ pub enum Outcome {
         /// The signer's node-key signature over
         /// [`coffer_policy::audit::checkpoint_bytes`] (hex).
         signature: String,
+    },
+    /// The answer to a commit, abort or prune: the key's epochs on this signer now.
+    EpochState {
+        /// The committed epoch (the share this signer signs with).
+        committed: u64,
+        /// A staged epoch still waiting for its commit.
+        staged: Option<u64>,
     },
 }
 

@@ -238,6 +238,7 @@ async fn signers_check_every_job_against_what_they_pinned() {
             threshold: 2,
         },
         parties: all.clone(),
+        epoch: None,
     };
     let outcomes = fake.run(keygen, |_| None).await;
     assert!(
@@ -255,6 +256,7 @@ async fn signers_check_every_job_against_what_they_pinned() {
             path: "m".into(),
         },
         parties,
+        epoch: Some(0),
     };
 
     // A party outside the pinned roster.
@@ -505,6 +507,7 @@ mod intents {
                 input: 0,
             })),
             parties: ask.parties,
+            epoch: Some(0),
         }
     }
 
@@ -553,6 +556,7 @@ mod intents {
                 threshold: 2,
             },
             parties: all.clone(),
+            epoch: None,
         };
         let o = fake.run(keygen, |_| None).await;
         let Some(Outcome::KeyReady {
@@ -935,6 +939,7 @@ mod intents {
                             threshold: 2,
                         },
                         parties: all.to_vec(),
+                        epoch: None,
                     },
                     |_| None,
                 )
@@ -1384,6 +1389,7 @@ mod intents {
                 threshold: 2,
             },
             parties: all.clone(),
+            epoch: None,
         };
         let o = fake.run(keygen, |_| None).await;
         assert!(
@@ -1421,6 +1427,7 @@ mod intents {
                 path: "m".into(),
             },
             parties,
+            epoch: Some(0),
         };
         let order = |kind, vault: &str, key: &str, seq, reason: &str| {
             FreezeOrder::new(kind, vault, vec![key.to_string()], seq, reason, now())
@@ -1463,6 +1470,7 @@ mod intents {
             key_id: "k-pol".into(),
             task: Task::Presign { path: "m".into() },
             parties: pair(0, 2),
+            epoch: Some(0),
         };
         let o = fake.run(presign, |_| None).await;
         assert!(o.values().all(|o| refused(o, "is frozen")), "{o:?}");
@@ -1608,6 +1616,7 @@ mod audit_checkpoints {
                 entries: c[from..to].to_vec(),
             })),
             parties,
+            epoch: None,
         }
     }
 
