@@ -510,6 +510,7 @@ mod tests {
                 path: "m/0/1".into(),
             },
             parties: vec![(0, NodeKey([1; 32])), (2, NodeKey([2; 32]))],
+            epoch: Some(3),
         });
         let (mut a, mut b) = tokio::io::duplex(1 << 16);
         write_frame(&mut a, &job).await.unwrap();
@@ -525,6 +526,58 @@ mod tests {
             Err(FrameError::TooLarge { .. })
         ));
         drop(a);
+    }
+
+    #[test]
+    fn epoch_tasks_round_trip_and_a_job_without_epoch_still_decodes() {
+        for task in [
+            Task::CommitEpoch { epoch: 4 },
+            Task::AbortEpoch { epoch: 4 },
+            Task::PruneEpoch { epoch: 4 },
+        ] {
+            let job = ToSigner::Start(Job {
+                session: SessionId::random(),
+                key_id: "k-1".into(),
+                task,
+                parties: vec![(1, NodeKey([1; 32]))],
+                epoch: None,
+            });
+            let back: ToSigner = decode(&encode(&job).unwrap()).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{job:?}"));
+        }
+        let state = ToServer::Finished {
+            session: SessionId::random(),
+            outcome: Outcome::EpochState {
+                committed: 4,
+                staged: Some(5),
+            },
+        };
+        let back: ToServer = decode(&encode(&state).unwrap()).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{state:?}"));
+        // A job encoded before jobs carried an epoch (no `epoch` field) decodes as `None`.
+        #[derive(Serialize)]
+        struct OldJob {
+            session: SessionId,
+            key_id: String,
+            task: Task,
+            parties: Vec<(u16, NodeKey)>,
+        }
+        let mut bytes = vec![TAG_CBOR];
+        let old = OldJob {
+            session: SessionId::random(),
+            key_id: "k-1".into(),
+            task: Task::Refresh,
+            parties: vec![],
+        };
+        #[derive(Serialize)]
+        enum OldToSigner {
+            Start(OldJob),
+        }
+        ciborium::into_writer(&OldToSigner::Start(old), &mut bytes).unwrap();
+        match decode::<ToSigner>(&bytes).unwrap() {
+            ToSigner::Start(job) => assert_eq!(job.epoch, None),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[tokio::test]
