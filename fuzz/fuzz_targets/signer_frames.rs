@@ -169,7 +169,16 @@ fn intent_job(u: &mut Unstructured) -> Result<IntentJob> {
 }
 
 fn task(u: &mut Unstructured) -> Result<Task> {
-    Ok(match u.int_in_range(0..=7u8)? {
+    Ok(match u.int_in_range(0..=10u8)? {
+        8 => Task::CommitEpoch {
+            epoch: u.arbitrary()?,
+        },
+        9 => Task::AbortEpoch {
+            epoch: u.arbitrary()?,
+        },
+        10 => Task::PruneEpoch {
+            epoch: u.arbitrary()?,
+        },
         6 => Task::SignIntent(Box::new(intent_job(u)?)),
         7 => Task::AuditCheckpoint(Box::new(CheckpointJob {
             tenant: u.arbitrary()?,
@@ -235,6 +244,7 @@ fn to_signer(u: &mut Unstructured) -> Result<ToSigner> {
             key_id: name(u)?,
             task: task(u)?,
             parties: small_vec(u, 4, |u| Ok((u.arbitrary()?, NodeKey(u.arbitrary()?))))?,
+            epoch: u.arbitrary()?,
         }),
         1 => ToSigner::Relay(envelope(u)?),
         2 => ToSigner::Cancel {
@@ -246,7 +256,11 @@ fn to_signer(u: &mut Unstructured) -> Result<ToSigner> {
 }
 
 fn outcome(u: &mut Unstructured) -> Result<Outcome> {
-    Ok(match u.int_in_range(0..=6u8)? {
+    Ok(match u.int_in_range(0..=7u8)? {
+        7 => Outcome::EpochState {
+            committed: u.arbitrary()?,
+            staged: u.arbitrary()?,
+        },
         6 => Outcome::Checkpointed {
             entries: u.arbitrary()?,
             head: u.arbitrary()?,

@@ -17,12 +17,14 @@ mod cluster_bench;
 mod demo;
 mod dev;
 mod hexarg;
+mod incident_cmd;
 mod key_cmd;
 mod logging;
 mod node_cmd;
 mod offline_demo;
 mod output;
 mod policy_cmd;
+mod replace_cmd;
 mod tx_cmd;
 mod vault_cmd;
 mod webhook_cmd;
@@ -87,6 +89,8 @@ enum Command {
     /// Webhook endpoints: add (prints the signing secret once), list, deliveries, retry,
     /// remove.
     Webhook(webhook_cmd::WebhookArgs),
+    /// Breach response: refresh every share of a vault's keys, or of every key.
+    Incident(incident_cmd::IncidentArgs),
 }
 
 /// A command's failure: the message for the last stderr line.
@@ -152,6 +156,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit_cmd::run(args),
         Command::Alerts(args) => alerts_cmd::run(args),
         Command::Webhook(args) => webhook_cmd::run(args),
+        Command::Incident(args) => incident_cmd::run(args),
         Command::Version => emit(&serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "insecure_test_primes": coffer_proto::primes::TEST_POOL_COMPILED_IN,

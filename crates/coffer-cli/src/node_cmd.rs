@@ -25,6 +25,9 @@ pub(crate) enum SignerCommand {
     Run(SignerRun),
     /// Prints the signer's public identity and the keys it holds.
     Show(StoreArgs),
+    /// Takes a compromised signer out of keys: FROST keys are reshared without it (same
+    /// public keys and addresses); for ECDSA keys the move-funds ceremony is printed.
+    Replace(crate::replace_cmd::ReplaceArgs),
 }
 
 #[derive(Args)]
@@ -101,6 +104,7 @@ pub(crate) fn signer(cmd: SignerCommand) -> Result<(), Failure> {
                 "dev_mode": roster.roster.dev_mode,
             }))
         }
+        SignerCommand::Replace(a) => crate::replace_cmd::run(a),
         SignerCommand::Show(a) => {
             let source = key_source(&a, false)?;
             let node = SignerNode::open(&a.data, source.as_ref())?;

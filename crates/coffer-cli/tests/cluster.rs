@@ -1284,3 +1284,176 @@ fn the_cli_freezes_a_vault_and_unfreezes_it_with_the_admin_quorum() {
     let again = dev.coffer(&["vault", "unfreeze", &vid]).unwrap_err();
     assert!(again.contains("not frozen"), "{again}");
 }
+
+fn signer_store(dev: &Dev, name: &str) -> PathBuf {
+    let info = dev.info();
+    let s = info["signers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap()
+        .clone();
+    PathBuf::from(s["data"].as_str().unwrap()).join("store")
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The share files (`<epoch>.share` and `<epoch>.staged`) of `key_id` in a signer's store.
+fn share_files(dev: &Dev, signer: &str, key_id: &str) -> Vec<String> {
+    let dir = signer_store(dev, signer).join("shares").join(key_id);
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Waits until every signer reports `key_id` at `epoch` (statuses are polled).
+fn wait_epochs(dev: &Dev, key_id: &str, epoch: u64) {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = dev.key(&["signers"]).unwrap();
+        let epochs: Vec<Value> = v["signers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                s["keys"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|k| k["key_id"] == key_id)
+                    .map(|k| k["epoch"].clone())
+                    .unwrap_or(Value::Null)
+            })
+            .collect();
+        if epochs.len() == 3 && epochs.iter().all(|e| *e == serde_json::json!(epoch)) {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "signers report {epochs:?} for {key_id}, expected {epoch}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The breach response with real processes: a refresh that fails mid-way (the last-round
+/// messages to signer-1 are lost: the others stage their new shares, it stalls) rolls back on every
+/// signer; `coffer incident refresh` then refreshes a frozen vault's keys and every key of
+/// the platform (same public keys, next epoch, old files pruned), signing works after it,
+/// and signer-1 restarted on a copy of its store taken before the incident is refused.
+#[test]
+fn incident_refresh_rolls_back_on_failure_and_refuses_old_shares() {
+    let mut dev = Dev::start(
+        "incident",
+        &[("COFFER_TEST_RELAY_FAULT", "stall-first-refresh")],
+        &["--session-timeout", "5"],
+    );
+    let signers = ["signer-1", "signer-2", "signer-3"];
+    let key = dev.key(&["create", "--scheme", "ed25519"]).unwrap();
+    let id = key["key_id"].as_str().unwrap().to_string();
+    sign_and_check(&dev, &key, "m", b"before the incident");
+    // What an attacker copies: signer-1's whole store, before any refresh.
+    let stolen = dev.dir.join("stolen-signer-1-store");
+    copy_dir(&signer_store(&dev, "signer-1"), &stolen);
+
+    // 1. The failed refresh: rolled back everywhere, no staged file left.
+    let err = dev.key(&["refresh", "--key", &id]).unwrap_err();
+    assert!(
+        err.contains("rolled back") && err.contains("keeps epoch 0"),
+        "{err}"
+    );
+    wait_epochs(&dev, &id, 0);
+    for s in signers {
+        assert_eq!(share_files(&dev, s, &id), vec!["0.share"], "{s}");
+    }
+    // Every signer still signs with its epoch-0 share: signer-1 and signer-2, then
+    // signer-2 and signer-3 (both had staged the abandoned epoch).
+    sign_and_check(&dev, &key, "m/1", b"after the rollback");
+    dev.kill("signer-1");
+    let sig = sign_and_check(&dev, &key, "m/2", b"without signer-1");
+    assert!(sig["signers"].to_string().contains("signer-3"), "{sig}");
+    dev.restart("signer-1");
+    dev.wait_connected(3);
+
+    // 2. A frozen vault's keys are refreshed (the breach response runs during a freeze).
+    let vault = dev
+        .coffer(&["vault", "create", "treasury", "--scheme", "ed25519"])
+        .unwrap();
+    let vid = vault["id"].as_str().unwrap().to_string();
+    dev.coffer(&["vault", "freeze", &vid, "--reason", "breach"])
+        .unwrap();
+    let out = dev
+        .coffer(&["incident", "refresh", "--vault", &vid])
+        .unwrap();
+    assert_eq!(out["ok"], true, "{out}");
+    let vkeys = out["keys"].as_array().unwrap();
+    assert_eq!(vkeys.len(), 1, "{out}");
+    assert_eq!(
+        (
+            &vkeys[0]["old_epoch"],
+            &vkeys[0]["new_epoch"],
+            &vkeys[0]["same_public_key"]
+        ),
+        (
+            &serde_json::json!(0),
+            &serde_json::json!(1),
+            &Value::Bool(true)
+        ),
+        "{out}"
+    );
+    dev.coffer(&["vault", "unfreeze", &vid]).unwrap();
+
+    // 3. Every key of the platform: same public keys, next epoch.
+    let all = dev.coffer(&["incident", "refresh", "--all"]).unwrap();
+    assert_eq!(all["ok"], true, "{all}");
+    let keys = all["keys"].as_array().unwrap();
+    assert!(keys.len() >= 2, "{all}");
+    for k in keys {
+        assert_eq!(k["same_public_key"], true, "{k}");
+        assert_eq!(
+            k["new_epoch"].as_u64().unwrap(),
+            k["old_epoch"].as_u64().unwrap() + 1,
+            "{k}"
+        );
+    }
+    let mine = keys.iter().find(|k| k["key_id"] == id.as_str()).unwrap();
+    assert_eq!(mine["public_key"], key["public_key"]);
+    assert_eq!(mine["new_epoch"], 1);
+    wait_epochs(&dev, &id, 1);
+    // Old shares are gone once every signer confirmed its commit.
+    for s in signers {
+        assert_eq!(share_files(&dev, s, &id), vec!["1.share"], "{s}");
+    }
+    sign_and_check(&dev, &key, "m/3", b"after the incident");
+
+    // 4. The stolen pre-incident store put back on signer-1: its share is refused.
+    dev.kill("signer-1");
+    let store = signer_store(&dev, "signer-1");
+    std::fs::remove_dir_all(&store).unwrap();
+    copy_dir(&stolen, &store);
+    dev.restart("signer-1");
+    dev.wait_connected(3);
+    let message = hex::encode(b"with a stolen share");
+    let err = dev
+        .key(&["sign", "--key", &id, "--message", &message])
+        .unwrap_err();
+    assert!(
+        err.contains("signer-1") && err.contains("restored from before a refresh"),
+        "{err}"
+    );
+}

@@ -117,6 +117,11 @@ pub struct Job {
     pub task: Task,
     /// Party index -> signer, for every party of this session.
     pub parties: Vec<(u16, NodeKey)>,
+    /// The key's committed epoch as the server knows it. A signer refuses a job on an
+    /// existing key whose epoch differs from its own committed share's (a stale coordinator,
+    /// or a share restored from before a refresh); signing jobs must carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 impl Job {
@@ -128,7 +133,10 @@ impl Job {
             Task::Sign { .. }
             | Task::SignPresigned { .. }
             | Task::SignIntent(_)
-            | Task::AuditCheckpoint(_) => ProtocolKind::Sign,
+            | Task::AuditCheckpoint(_)
+            | Task::CommitEpoch { .. }
+            | Task::AbortEpoch { .. }
+            | Task::PruneEpoch { .. } => ProtocolKind::Sign,
             Task::Presign { .. } => ProtocolKind::Presign,
             Task::Refresh => ProtocolKind::Refresh,
             Task::Reshare { .. } => ProtocolKind::Reshare,
@@ -183,6 +191,24 @@ pub enum Task {
     /// Co-sign the head of an audit chain: each signer checks that the entries extend the
     /// head it co-signed before, and answers at once (no protocol session).
     AuditCheckpoint(Box<CheckpointJob>),
+    /// Phase 2 of a refresh or reshare: make the staged share of `epoch` the current one
+    /// (the previous file is kept). Answered at once with [`Outcome::EpochState`].
+    CommitEpoch {
+        /// The staged epoch to commit.
+        epoch: u64,
+    },
+    /// A refresh or reshare failed: drop the staged share of `epoch`; the committed share
+    /// stays current. Answered at once with [`Outcome::EpochState`].
+    AbortEpoch {
+        /// The staged epoch to drop.
+        epoch: u64,
+    },
+    /// Every signer confirmed its commit of `epoch`: delete the older share files.
+    /// Answered at once with [`Outcome::EpochState`].
+    PruneEpoch {
+        /// The committed epoch to keep.
+        epoch: u64,
+    },
 }
 
 /// An audit chain's entries from a point the signers co-signed before, to be checkpointed.
@@ -301,6 +327,13 @@ pub enum Outcome {
         /// The signer's node-key signature over
         /// [`coffer_policy::audit::checkpoint_bytes`] (hex).
         signature: String,
+    },
+    /// The answer to a commit, abort or prune: the key's epochs on this signer now.
+    EpochState {
+        /// The committed epoch (the share this signer signs with).
+        committed: u64,
+        /// A staged epoch still waiting for its commit.
+        staged: Option<u64>,
     },
 }
 
@@ -477,6 +510,7 @@ mod tests {
                 path: "m/0/1".into(),
             },
             parties: vec![(0, NodeKey([1; 32])), (2, NodeKey([2; 32]))],
+            epoch: Some(3),
         });
         let (mut a, mut b) = tokio::io::duplex(1 << 16);
         write_frame(&mut a, &job).await.unwrap();
@@ -492,6 +526,58 @@ mod tests {
             Err(FrameError::TooLarge { .. })
         ));
         drop(a);
+    }
+
+    #[test]
+    fn epoch_tasks_round_trip_and_a_job_without_epoch_still_decodes() {
+        for task in [
+            Task::CommitEpoch { epoch: 4 },
+            Task::AbortEpoch { epoch: 4 },
+            Task::PruneEpoch { epoch: 4 },
+        ] {
+            let job = ToSigner::Start(Job {
+                session: SessionId::random(),
+                key_id: "k-1".into(),
+                task,
+                parties: vec![(1, NodeKey([1; 32]))],
+                epoch: None,
+            });
+            let back: ToSigner = decode(&encode(&job).unwrap()).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{job:?}"));
+        }
+        let state = ToServer::Finished {
+            session: SessionId::random(),
+            outcome: Outcome::EpochState {
+                committed: 4,
+                staged: Some(5),
+            },
+        };
+        let back: ToServer = decode(&encode(&state).unwrap()).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{state:?}"));
+        // A job encoded before jobs carried an epoch (no `epoch` field) decodes as `None`.
+        #[derive(Serialize)]
+        struct OldJob {
+            session: SessionId,
+            key_id: String,
+            task: Task,
+            parties: Vec<(u16, NodeKey)>,
+        }
+        let mut bytes = vec![TAG_CBOR];
+        let old = OldJob {
+            session: SessionId::random(),
+            key_id: "k-1".into(),
+            task: Task::Refresh,
+            parties: vec![],
+        };
+        #[derive(Serialize)]
+        enum OldToSigner {
+            Start(OldJob),
+        }
+        ciborium::into_writer(&OldToSigner::Start(old), &mut bytes).unwrap();
+        match decode::<ToSigner>(&bytes).unwrap() {
+            ToSigner::Start(job) => assert_eq!(job.epoch, None),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -191,6 +191,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys/{id}/sign", post(sign))
         .route("/v1/keys/{id}/refresh", post(refresh))
         .route("/v1/keys/{id}/reshare", post(reshare))
+        .route(
+            "/v1/vaults/{id}/refresh",
+            post(crate::refresh::refresh_vault),
+        )
+        .route("/v1/incident/refresh", post(crate::refresh::refresh_all))
         .merge(crate::custody::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -318,7 +323,7 @@ fn new_key_id() -> String {
 }
 
 /// Every signer must be connected and, for ECDSA, hold a set of safe primes.
-fn check_ready(s: &AppState, keys: &[NodeKey], scheme: Scheme) -> Result<(), ApiError> {
+pub(crate) fn check_ready(s: &AppState, keys: &[NodeKey], scheme: Scheme) -> Result<(), ApiError> {
     let missing: Vec<String> = keys
         .iter()
         .filter(|k| !s.hub.is_connected(k))
@@ -381,6 +386,7 @@ pub async fn generate_key(s: &AppState, scheme: Scheme, t: u16) -> Result<KeyRec
             .enumerate()
             .map(|(i, k)| (i as u16, *k))
             .collect(),
+        epoch: None,
     };
     let deadline = match scheme {
         Scheme::EcdsaSecp256k1 => s.deadlines.ecdsa_setup,
@@ -560,6 +566,7 @@ async fn sign_presigned(
             input,
         },
         parties: parties.clone(),
+        epoch: Some(k.epoch),
     };
     match coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await {
         Ok(outcomes) => Ok(Some((outcomes, parties))),
@@ -644,6 +651,7 @@ async fn sign(State(s): State<AppState>, Path(id): Path<String>, a: Authed) -> A
                     path: path.to_string(),
                 },
                 parties: connected.clone(),
+                epoch: Some(k.epoch),
             };
             (
                 coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await?,
@@ -718,46 +726,15 @@ fn agreed_signature(
     agreed.ok_or_else(|| ApiError::internal("no outcome"))
 }
 
+/// Refreshes the key's shares in two phases ([`crate::refresh`]): same public key, next
+/// epoch, old shares deleted only after every signer committed the new one.
 async fn refresh(State(s): State<AppState>, Path(id): Path<String>, a: Authed) -> ApiResult {
     a.caller.require(&[Role::Operator])?;
     let k = load_key(&s, &id).await?;
-    let parties = members(&k);
-    let keys: Vec<NodeKey> = parties.iter().map(|(_, p)| *p).collect();
-    check_ready(&s, &keys, k.scheme)?;
-    let job = Job {
-        session: SessionId::random(),
-        key_id: k.id.clone(),
-        task: Task::Refresh,
-        parties,
-    };
-    let epoch = renew_shares(&s, &k, job).await?;
-    s.db.set_epoch(&k.id, epoch).await?;
-    s.db.discard_presignatures(&k.id).await?;
+    let renewed = crate::refresh::refresh_key(&s, &k, &a.caller.actor()).await?;
     let mut k = k;
-    k.epoch = epoch;
+    k.epoch = renewed.new_epoch;
     Ok(Json(key_json(&s.roster, &k)))
-}
-
-/// Runs a job that gives a key new shares (refresh, reshare): every party must report the
-/// same, unchanged public key. Returns the new epoch. The caller records it and retires the
-/// pooled presignatures and nonces made from the old shares.
-async fn renew_shares(s: &AppState, k: &KeyRecord, job: Job) -> Result<u64, ApiError> {
-    let deadline = match k.scheme {
-        Scheme::EcdsaSecp256k1 => s.deadlines.ecdsa_setup,
-        _ => s.deadlines.other,
-    };
-    let outcomes = coordinator::run(&s.hub, &s.roster, job, deadline).await?;
-    if agreed_key(&s.roster, &outcomes)? != k.public_key {
-        return Err(JobError::Inconsistent("the public key changed".into()).into());
-    }
-    Ok(outcomes
-        .iter()
-        .filter_map(|(_, o)| match o {
-            Outcome::KeyReady { epoch, .. } => Some(*epoch),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(k.epoch))
 }
 
 #[derive(Deserialize)]
@@ -807,18 +784,19 @@ async fn reshare(State(s): State<AppState>, Path(id): Path<String>, a: Authed) -
     }
     let keys: Vec<NodeKey> = stay.iter().map(|(_, p)| *p).collect();
     check_ready(&s, &keys, k.scheme)?;
-    let job = Job {
-        session: SessionId::random(),
-        key_id: k.id.clone(),
-        task: Task::Reshare {
-            members: stay.iter().map(|(i, _)| *i).collect(),
-        },
-        parties: stay,
+    let task = Task::Reshare {
+        members: stay.iter().map(|(i, _)| *i).collect(),
     };
-    let epoch = renew_shares(&s, &k, job).await?;
+    let actor = a.caller.actor();
+    let lock = s.custody_locks.of(&k.id);
+    let _held = lock.lock().await;
+    let epoch = crate::refresh::renew(&s, &k, stay.clone(), task, &actor)
+        .await?
+        .new_epoch;
     removed.sort_unstable();
     s.db.set_reshared(&k.id, epoch, &removed).await?;
     s.db.discard_presignatures(&k.id).await?;
+    crate::refresh::prune(&s, &k, &stay, epoch, &actor).await;
     let mut k = k;
     k.epoch = epoch;
     k.removed = removed;

@@ -410,6 +410,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, k)| (i as u16, *k))
                 .collect(),
+            epoch: None,
         }
     }
 

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pool;
 pub mod ratelimit;
+pub mod refresh;
 pub mod relay;
 pub mod webhooks;
 

@@ -335,6 +335,18 @@ pub const ROUTES: &[Route] = &[
         summary: "Reshare a FROST key without some signers",
         roles: &["operator"],
     },
+    Route {
+        method: "post",
+        path: "/v1/vaults/{id}/refresh",
+        summary: "Breach response: refresh every share of the vault's keys in two phases (allowed while frozen)",
+        roles: &["admin", "operator"],
+    },
+    Route {
+        method: "post",
+        path: "/v1/incident/refresh",
+        summary: "Breach response: refresh every key of the platform, {\"all\": true}",
+        roles: &["operator"],
+    },
 ];
 
 /// The OpenAPI document.

@@ -100,6 +100,7 @@ async fn refill_once(state: &AppState, target: usize) -> bool {
                     },
                 },
                 parties: parties.clone(),
+                epoch: Some(key.epoch),
             };
             match coordinator::run(&state.hub, &state.roster, job, state.deadlines.other).await {
                 Ok(outcomes)

@@ -22,17 +22,33 @@ use crate::hub::Hub;
 /// cause an abort but never a wrong signature.
 #[cfg(feature = "relay-faults")]
 mod faults {
-    use coffer_net::envelope::{Body, Envelope};
+    use coffer_net::envelope::{Body, Envelope, ProtocolKind};
     use std::sync::atomic::{AtomicU64, Ordering};
 
     static COUNT: AtomicU64 = AtomicU64::new(0);
     static HELD: std::sync::Mutex<Option<Envelope>> = std::sync::Mutex::new(None);
+    /// `stall-first-refresh`: the first refresh session seen.
+    static FIRST_REFRESH: std::sync::Mutex<Option<coffer_proto::ids::SessionId>> =
+        std::sync::Mutex::new(None);
 
     /// What to forward instead of `env`.
     pub fn apply(env: Envelope) -> Vec<Envelope> {
         let mode = std::env::var("COFFER_TEST_RELAY_FAULT").unwrap_or_default();
         let k = COUNT.fetch_add(1, Ordering::Relaxed);
         match mode.as_str() {
+            // The point-to-point envelopes to party 0 of the first refresh session are
+            // lost: the other parties finish (and stage their new shares), party 0 stalls:
+            // the two-phase refresh must roll everyone back.
+            "stall-first-refresh" if env.header.protocol == ProtocolKind::Refresh => {
+                let mut first = FIRST_REFRESH.lock().unwrap_or_else(|p| p.into_inner());
+                let session = *first.get_or_insert(env.header.session);
+                let to_party_0 = env.header.recipient.is_some_and(|(_, p)| p.get() == 0);
+                if session == env.header.session && to_party_0 {
+                    vec![]
+                } else {
+                    vec![env]
+                }
+            }
             "drop" if k % 5 == 3 => vec![],
             "duplicate" => vec![env.clone(), env],
             "reorder" => {

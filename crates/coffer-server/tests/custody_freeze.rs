@@ -63,6 +63,7 @@ fn presign_anyway(c: &Cluster, key_id: &str) -> Result<(), String> {
         key_id: key_id.to_string(),
         task: Task::Presign { path: "m".into() },
         parties,
+        epoch: Some(0),
     };
     let hub = c.hub();
     c.rt.block_on(coffer_server::coordinator::run(

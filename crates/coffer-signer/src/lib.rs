@@ -7,6 +7,7 @@
 
 pub mod checkpoint;
 pub mod daemon;
+pub mod epochs;
 mod intent_check;
 pub mod keysource;
 pub mod ledger;

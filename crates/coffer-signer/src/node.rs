@@ -269,6 +269,62 @@ impl SignerNode {
         Ok(())
     }
 
+    /// Stages a refreshed share at its epoch: not used for signing until
+    /// [`SignerNode::commit_epoch`] (refused if not newer than the committed share).
+    pub fn stage_share(&self, key_id: &str, share: &KeyShare) -> Result<(), NodeError> {
+        let secret = share
+            .encode_secret()
+            .map_err(|_| NodeError::Corrupt { what: "share" })?;
+        self.store.stage(key_id, share.epoch().0, &secret)?;
+        Ok(())
+    }
+
+    /// Commits the staged share of `epoch` (idempotent). The staged share is decoded and
+    /// checked against the key first; presignatures and nonces made from the previous share
+    /// are retired with it.
+    pub fn commit_epoch(&self, key_id: &str, epoch: u64) -> Result<(), NodeError> {
+        if self.store.current_epoch(key_id)? == Some(epoch) {
+            self.store.commit(key_id, epoch)?;
+            return Ok(());
+        }
+        if let Some(staged) = self.store.get_staged(key_id, epoch)? {
+            let share =
+                KeyShare::decode_secret(&staged.secret).map_err(|_| NodeError::Corrupt {
+                    what: "staged share",
+                })?;
+            let current = self.share(key_id)?;
+            let root = coffer_proto::path::DerivationPath::root();
+            let same_key = share.scheme() == current.scheme()
+                && matches!(
+                    (share.public_key(&root), current.public_key(&root)),
+                    (Ok(a), Ok(b)) if a == b
+                );
+            if share.epoch().0 != epoch || !same_key {
+                return Err(NodeError::Corrupt {
+                    what: "staged share (another key or epoch)",
+                });
+            }
+        }
+        self.store.commit(key_id, epoch)?;
+        crate::pool::discard_all(&self.store, &[key_id.to_string()])
+            .map_err(|e| NodeError::Pool(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Drops the staged share of `epoch`; returns whether one was dropped.
+    pub fn abort_epoch(&self, key_id: &str, epoch: u64) -> Result<bool, NodeError> {
+        Ok(self.store.abort(key_id, epoch)?)
+    }
+
+    /// The committed and staged epochs of `key_id`.
+    pub fn epochs(&self, key_id: &str) -> Result<(u64, Option<u64>), NodeError> {
+        let committed = self
+            .store
+            .current_epoch(key_id)?
+            .ok_or_else(|| NodeError::NoShare(key_id.to_string()))?;
+        Ok((committed, self.store.staged(key_id)?))
+    }
+
     /// A key's membership.
     pub fn key_meta(&self, key_id: &str) -> Result<KeyMeta, NodeError> {
         let bytes = self

@@ -134,6 +134,16 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
         Task::AuditCheckpoint(checkpoint) => {
             return Err(crate::checkpoint::answer(node, checkpoint))
         }
+        // Phase 2 of a refresh, answered at once: no session.
+        Task::CommitEpoch { .. } | Task::AbortEpoch { .. } | Task::PruneEpoch { .. } => {
+            let meta = node
+                .key_meta(&job.key_id)
+                .map_err(|e| refuse(e.to_string()))?;
+            check_members(&meta, &job.parties)?;
+            return Err(
+                crate::epochs::answer(node, job).unwrap_or_else(|| refuse("not an epoch task"))
+            );
+        }
         Task::Keygen { scheme, threshold } => {
             let n = u16::try_from(job.parties.len()).map_err(|_| refuse("too many parties"))?;
             let params = GroupParams::new(*threshold, n).map_err(|e| refuse(e.to_string()))?;
@@ -170,6 +180,7 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
                 return Err(refuse("fewer signers than the threshold"));
             }
             let share = node.share(&job.key_id).map_err(|e| refuse(e.to_string()))?;
+            crate::epochs::check(job, &share, true)?;
             let signers = party_indices(&share, &job.parties)?;
             let path: DerivationPath = path.parse().map_err(|e| refuse(format!("path: {e}")))?;
             Plan::Sign {
@@ -185,6 +196,7 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
                 .map_err(|e| refuse(e.to_string()))?;
             check_members(&meta, &job.parties)?;
             let share = node.share(&job.key_id).map_err(|e| refuse(e.to_string()))?;
+            crate::epochs::check(job, &share, false)?;
             if job.parties.len() != share.members().len() {
                 return Err(refuse("a refresh needs every member of the key"));
             }
@@ -198,6 +210,7 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
                 .map_err(|e| refuse(e.to_string()))?;
             check_members(&meta, &job.parties)?;
             let share = node.share(&job.key_id).map_err(|e| refuse(e.to_string()))?;
+            crate::epochs::check(job, &share, true)?;
             let signers = party_indices(&share, &job.parties)?;
             let path: DerivationPath = path.parse().map_err(|e| refuse(format!("path: {e}")))?;
             Plan::Presign {
@@ -219,6 +232,7 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
                 return Err(refuse("raw-message signing is allowed in dev mode only"));
             }
             let share = node.share(&job.key_id).map_err(|e| refuse(e.to_string()))?;
+            crate::epochs::check(job, &share, true)?;
             let signers = party_indices(&share, &job.parties)?;
             let path: DerivationPath = path.parse().map_err(|e| refuse(format!("path: {e}")))?;
             let missing = || refuse("no such item in this signer's pool (unknown or already used)");
@@ -268,6 +282,7 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
                 return Err(refuse("fewer signers than the threshold"));
             }
             let share = node.share(&job.key_id).map_err(|e| refuse(e.to_string()))?;
+            crate::epochs::check(job, &share, true)?;
             let signers = party_indices(&share, &job.parties)?;
             let path: DerivationPath = intent_job
                 .intent
@@ -312,6 +327,7 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
                 ));
             }
             let share = node.share(&job.key_id).map_err(|e| refuse(e.to_string()))?;
+            crate::epochs::check(job, &share, false)?;
             let members = party_indices(&share, &job.parties)?;
             Plan::Reshare {
                 share: Box::new(share),
@@ -500,6 +516,9 @@ fn summary(o: &Outcome) -> String {
         Outcome::NotReady { reason } => format!("not ready: {reason}"),
         Outcome::Checkpointed { entries, .. } => {
             format!("audit checkpoint co-signed at {entries} entries")
+        }
+        Outcome::EpochState { committed, staged } => {
+            format!("committed epoch {committed}, staged {staged:?}")
         }
     }
 }
@@ -834,18 +853,10 @@ impl Ctx<'_> {
                 };
                 self.node.save_new_key(&meta, &share)
             }
-            _ => self
-                .node
-                .save_share(&self.job.key_id, &share)
-                .and_then(|()| {
-                    // Presignatures made from the old share are retired with it.
-                    crate::pool::discard_all(
-                        self.node.store(),
-                        std::slice::from_ref(&self.job.key_id),
-                    )
-                    .map(|_| ())
-                    .map_err(|e| crate::node::NodeError::Pool(e.to_string()))
-                }),
+            // Refresh and reshare only stage the new share: it becomes current when the
+            // server commits the epoch on every party (phase 2; `crate::epochs`), and the
+            // presignatures made from the old share are retired then.
+            _ => self.node.stage_share(&self.job.key_id, &share),
         };
         match saved {
             Ok(()) => Outcome::KeyReady {

@@ -10,6 +10,7 @@
 //! <dir>/store.check              a sealed known value: a wrong key gives WrongKey, not an integrity error
 //! <dir>/store.manifest           sealed map key id -> current epoch: the commit point of every `put`
 //! <dir>/shares/<key_id>/<epoch>.share
+//! <dir>/shares/<key_id>/<epoch>.staged   a refreshed share waiting for the group's commit
 //! <dir>/blobs/<name>.blob
 //! ```
 //!
@@ -19,6 +20,18 @@
 //! first and then replaces the manifest, so a crash at any point leaves the previous share
 //! current and intact; a share file the manifest does not name yet is not returned, and a
 //! later `put` of the same epoch simply replaces it.
+//!
+//! # Two-phase refresh
+//!
+//! A refresh must not move one signer to the new epoch while another stays behind (the
+//! group would be split across epochs: a broken key). So a refresh [`ShareStore::stage`]s
+//! its new share (a sealed file of its own kind that the manifest does not name: `get`
+//! keeps returning the committed share), and only [`ShareStore::commit`] (the group agreed)
+//! moves the manifest, through the same crash-safe path as `put`; [`ShareStore::abort`]
+//! drops it. A staged share survives restarts, so a commit that arrives after a reconnect
+//! still works; commit and abort are idempotent. [`ShareStore::prune`] deletes the older
+//! epochs once every signer confirmed its commit. The protocol is described in
+//! `docs/refresh.md`.
 //!
 //! # Sealed files
 //!
@@ -78,6 +91,7 @@ const MANIFEST_FILE: &str = "store.manifest";
 const SHARES_DIR: &str = "shares";
 const BLOBS_DIR: &str = "blobs";
 const SHARE_EXT: &str = ".share";
+const STAGED_EXT: &str = ".staged";
 const BLOB_EXT: &str = ".blob";
 const TMP_EXT: &str = ".tmp";
 const SALT_LEN: usize = 16;
@@ -147,6 +161,30 @@ pub enum StoreError {
         current: u64,
         /// The epoch offered.
         offered: u64,
+    },
+    /// A commit names an epoch this store has no staged share of.
+    #[error(
+        "key {key_id} has no staged share of epoch {epoch} to commit (current epoch {current})"
+    )]
+    NotStaged {
+        /// The key id.
+        key_id: String,
+        /// The epoch asked for.
+        epoch: u64,
+        /// The committed epoch (0 if the key has none).
+        current: u64,
+    },
+    /// An abort names an epoch that is already committed: it can no longer be dropped.
+    #[error(
+        "key {key_id} is already committed at epoch {current}; epoch {epoch} cannot be aborted"
+    )]
+    AlreadyCommitted {
+        /// The key id.
+        key_id: String,
+        /// The epoch asked for.
+        epoch: u64,
+        /// The committed epoch.
+        current: u64,
     },
     /// A key id or blob name is not 1 to 64 characters of `a-z`, `0-9`, `_` and `-`.
     #[error("invalid name {name:?}: use 1 to 64 characters of a-z, 0-9, '_' and '-'")]
@@ -243,6 +281,8 @@ enum Kind {
     Blob = 2,
     Manifest = 3,
     Check = 4,
+    /// A refreshed share waiting for its commit: never opened as a current share.
+    Staged = 5,
 }
 
 /// Why sealed bytes did not open.
@@ -729,8 +769,194 @@ impl ShareStore {
         Ok(self.read_manifest()?.0.into_iter().collect())
     }
 
-    /// Deletes the share files of `key_id` older than its current epoch (nothing if the
-    /// store has no share of `key_id`).
+    /// The committed epoch of `key_id` (`None` if the store has no share of it).
+    pub fn current_epoch(&self, key_id: &str) -> Result<Option<u64>, StoreError> {
+        validate_name(key_id)?;
+        Ok(self.read_manifest()?.0.get(key_id).copied())
+    }
+
+    /// Stages `secret` as `key_id`'s share at `epoch` without committing it: the manifest
+    /// does not move, [`ShareStore::get`] keeps returning the committed share. Refuses an
+    /// epoch not newer than the committed one ([`StoreError::Rollback`]). Any other staged
+    /// share of the key (a refresh that was never committed nor aborted) is dropped: one
+    /// staged epoch per key at a time.
+    pub fn stage(&self, key_id: &str, epoch: u64, secret: &[u8]) -> Result<(), StoreError> {
+        validate_name(key_id)?;
+        check_len(secret)?;
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (manifest, _) = self.read_manifest()?;
+        if let Some(&current) = manifest.get(key_id) {
+            if epoch <= current {
+                return Err(StoreError::Rollback {
+                    key_id: key_id.to_string(),
+                    current,
+                    offered: epoch,
+                });
+            }
+        }
+        let sealed = self.seal(Kind::Staged, key_id, epoch, secret)?;
+        let shares = self.dir.join(SHARES_DIR);
+        ensure_dir(&shares)?;
+        ensure_dir(&shares.join(key_id))?;
+        write_atomic(&self.staged_path(key_id, epoch), &sealed, false)?;
+        for other in self.staged_epochs(key_id)? {
+            if other != epoch {
+                self.remove_file(&self.staged_path(key_id, other))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The epoch of `key_id`'s staged share, if one waits for its commit (the highest, if a
+    /// crash left several).
+    pub fn staged(&self, key_id: &str) -> Result<Option<u64>, StoreError> {
+        validate_name(key_id)?;
+        let current = self.current_epoch(key_id)?;
+        Ok(self
+            .staged_epochs(key_id)?
+            .into_iter()
+            .filter(|e| current.is_none_or(|c| *e > c))
+            .max())
+    }
+
+    /// The staged share of `key_id` at `epoch`, authenticated, or `None` if there is none.
+    pub fn get_staged(&self, key_id: &str, epoch: u64) -> Result<Option<StoredShare>, StoreError> {
+        validate_name(key_id)?;
+        let path = self.staged_path(key_id, epoch);
+        let Some(bytes) = read_bounded(&path)? else {
+            return Ok(None);
+        };
+        let (sealed_epoch, secret) = self
+            .unseal(&bytes, Kind::Staged, key_id)
+            .map_err(|e| unseal_error(&path, e))?;
+        if sealed_epoch != epoch {
+            return Err(StoreError::integrity(
+                &path,
+                format!(
+                    "the file seals epoch {sealed_epoch} of key {key_id}, its name says {epoch}"
+                ),
+            ));
+        }
+        Ok(Some(StoredShare {
+            key_id: key_id.to_string(),
+            epoch,
+            secret,
+        }))
+    }
+
+    /// Commits `key_id`'s staged share of `epoch`: it becomes the current share through the
+    /// crash-safe path of [`ShareStore::put`] (share file, then the manifest: the commit
+    /// point), then the staged file is deleted. The previous epoch's file is kept until
+    /// [`ShareStore::prune`]. Idempotent: committing the epoch already current succeeds
+    /// (and deletes a leftover staged file). Fails with [`StoreError::NotStaged`] when no
+    /// share of `epoch` is staged, [`StoreError::Rollback`] when a newer epoch is current.
+    pub fn commit(&self, key_id: &str, epoch: u64) -> Result<(), StoreError> {
+        self.commit_inner(key_id, epoch, None)
+    }
+
+    /// [`ShareStore::commit`] that stops at `at` as if the process died there. For
+    /// crash-safety tests only.
+    #[doc(hidden)]
+    pub fn commit_crashing_at(
+        &self,
+        key_id: &str,
+        epoch: u64,
+        at: CrashPoint,
+    ) -> Result<(), StoreError> {
+        self.commit_inner(key_id, epoch, Some(at))
+    }
+
+    fn commit_inner(
+        &self,
+        key_id: &str,
+        epoch: u64,
+        crash: Option<CrashPoint>,
+    ) -> Result<(), StoreError> {
+        validate_name(key_id)?;
+        let current = self.current_epoch(key_id)?;
+        if current == Some(epoch) {
+            return self.remove_file(&self.staged_path(key_id, epoch));
+        }
+        let Some(staged) = self.get_staged(key_id, epoch)? else {
+            return Err(StoreError::NotStaged {
+                key_id: key_id.to_string(),
+                epoch,
+                current: current.unwrap_or(0),
+            });
+        };
+        self.put_inner(key_id, epoch, &staged.secret, crash)?;
+        if crash.is_some() {
+            return Ok(());
+        }
+        self.remove_file(&self.staged_path(key_id, epoch))
+    }
+
+    /// Drops `key_id`'s staged share of `epoch` (and a share file of that epoch a crashed
+    /// commit left behind, which the manifest does not name). Returns whether anything was
+    /// deleted; aborting an epoch with nothing staged succeeds. Fails with
+    /// [`StoreError::AlreadyCommitted`] when `epoch` is already committed: an abort never
+    /// moves the manifest back.
+    pub fn abort(&self, key_id: &str, epoch: u64) -> Result<bool, StoreError> {
+        validate_name(key_id)?;
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (manifest, _) = self.read_manifest()?;
+        if let Some(&current) = manifest.get(key_id) {
+            if epoch <= current {
+                return Err(StoreError::AlreadyCommitted {
+                    key_id: key_id.to_string(),
+                    epoch,
+                    current,
+                });
+            }
+        }
+        let staged = self.staged_path(key_id, epoch);
+        let uncommitted = self.share_path(key_id, epoch);
+        let mut removed = false;
+        for path in [staged, uncommitted] {
+            if path.exists() {
+                self.remove_file(&path)?;
+                removed = true;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Epochs of `key_id`'s staged files, whatever the manifest says.
+    fn staged_epochs(&self, key_id: &str) -> Result<Vec<u64>, StoreError> {
+        let dir = self.dir.join(SHARES_DIR).join(key_id);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io(&dir, e)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
+            if let Some(epoch) = entry.file_name().to_str().and_then(parse_staged_name) {
+                out.push(epoch);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes `path` if it exists and makes the removal durable.
+    fn remove_file(&self, path: &Path) -> Result<(), StoreError> {
+        match fs::remove_file(path) {
+            Ok(()) => sync_parent(path),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(path, e)),
+        }
+    }
+
+    fn staged_path(&self, key_id: &str, epoch: u64) -> PathBuf {
+        self.dir
+            .join(SHARES_DIR)
+            .join(key_id)
+            .join(format!("{epoch}{STAGED_EXT}"))
+    }
+
+    /// Deletes the share files of `key_id` older than its current epoch, and staged files
+    /// not newer than it (nothing if the store has no share of `key_id`).
     pub fn prune(&self, key_id: &str) -> Result<(), StoreError> {
         validate_name(key_id)?;
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -747,10 +973,17 @@ impl ShareStore {
         let mut removed = false;
         for entry in entries {
             let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
-            let Some(epoch) = entry.file_name().to_str().and_then(parse_share_name) else {
-                continue;
+            let name = entry.file_name();
+            let name = name.to_str();
+            let stale = match (
+                name.and_then(parse_share_name),
+                name.and_then(parse_staged_name),
+            ) {
+                (Some(epoch), _) => epoch < current,
+                (_, Some(epoch)) => epoch <= current,
+                _ => false,
             };
-            if epoch < current {
+            if stale {
                 let path = entry.path();
                 fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
                 removed = true;
@@ -952,7 +1185,16 @@ fn unseal_error(path: &Path, e: Unseal) -> StoreError {
 
 /// The epoch of a share file name in canonical form (`<decimal epoch>.share`).
 fn parse_share_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(SHARE_EXT)?;
+    parse_epoch_name(name, SHARE_EXT)
+}
+
+/// The epoch of a staged file name in canonical form (`<decimal epoch>.staged`).
+fn parse_staged_name(name: &str) -> Option<u64> {
+    parse_epoch_name(name, STAGED_EXT)
+}
+
+fn parse_epoch_name(name: &str, ext: &str) -> Option<u64> {
+    let digits = name.strip_suffix(ext)?;
     let epoch: u64 = digits.parse().ok()?;
     (epoch.to_string() == digits).then_some(epoch)
 }

@@ -85,6 +85,7 @@ impl FakeServer {
                 threshold: 2,
             },
             parties: parties.to_vec(),
+            epoch: None,
         };
         let outcomes = self.run(job, |_| None).await;
         assert!(
@@ -266,6 +267,7 @@ async fn signers_check_every_job_against_what_they_pinned() {
             path: "m".into(),
         },
         parties,
+        epoch: Some(0),
     };
 
     // A party outside the pinned roster.
@@ -516,6 +518,7 @@ mod intents {
                 input: 0,
             })),
             parties: ask.parties,
+            epoch: Some(0),
         }
     }
 
@@ -937,6 +940,7 @@ mod intents {
                             threshold: 2,
                         },
                         parties: all.to_vec(),
+                        epoch: None,
                     },
                     |_| None,
                 )
@@ -1410,6 +1414,7 @@ mod intents {
                 path: "m".into(),
             },
             parties,
+            epoch: Some(0),
         };
         let order = |kind, vault: &str, key: &str, seq, reason: &str| {
             FreezeOrder::new(kind, vault, vec![key.to_string()], seq, reason, now())
@@ -1452,6 +1457,7 @@ mod intents {
             key_id: "k-pol".into(),
             task: Task::Presign { path: "m".into() },
             parties: pair(0, 2),
+            epoch: Some(0),
         };
         let o = fake.run(presign, |_| None).await;
         assert!(o.values().all(|o| refused(o, "is frozen")), "{o:?}");
@@ -1597,6 +1603,7 @@ mod audit_checkpoints {
                 entries: c[from..to].to_vec(),
             })),
             parties,
+            epoch: None,
         }
     }
 

@@ -668,3 +668,164 @@ fn arbitrary_manifest_and_blob_never_panic() {
         prop_assert!(is_integrity(store.list()));
     });
 }
+
+fn staged_file(t: &TempDir, key_id: &str, epoch: u64) -> PathBuf {
+    t.store()
+        .join("shares")
+        .join(key_id)
+        .join(format!("{epoch}.staged"))
+}
+
+#[test]
+fn a_staged_share_is_not_current_until_committed() {
+    let t = TempDir::new();
+    let store = new_store(&t);
+    store.put("k", 0, b"old").unwrap();
+    store.stage("k", 1, b"new").unwrap();
+    assert_eq!(store.get("k").unwrap().unwrap().secret.as_slice(), b"old");
+    assert_eq!(store.list().unwrap(), vec![("k".to_string(), 0)]);
+    assert_eq!(store.staged("k").unwrap(), Some(1));
+    assert_eq!(
+        store.get_staged("k", 1).unwrap().unwrap().secret.as_slice(),
+        b"new"
+    );
+    assert!(staged_file(&t, "k", 1).exists() && !share_file(&t, "k", 1).exists());
+    store.commit("k", 1).unwrap();
+    let got = store.get("k").unwrap().unwrap();
+    assert_eq!((got.epoch, got.secret.as_slice()), (1, &b"new"[..]));
+    assert_eq!(store.staged("k").unwrap(), None);
+    assert!(!staged_file(&t, "k", 1).exists());
+    // The old epoch stays on disk until pruned, and a second commit is a no-op.
+    assert!(share_file(&t, "k", 0).exists());
+    store.commit("k", 1).unwrap();
+    store.prune("k").unwrap();
+    assert!(!share_file(&t, "k", 0).exists() && share_file(&t, "k", 1).exists());
+}
+
+#[test]
+fn staging_refuses_rollback_and_keeps_one_staged_epoch() {
+    let t = TempDir::new();
+    let store = new_store(&t);
+    store.put("k", 3, b"three").unwrap();
+    for bad in [2, 3] {
+        assert!(matches!(
+            store.stage("k", bad, b"x"),
+            Err(StoreError::Rollback {
+                current: 3,
+                offered,
+                ..
+            }) if offered == bad
+        ));
+    }
+    store.stage("k", 4, b"four").unwrap();
+    // A later refresh whose earlier run was never committed replaces the staged share.
+    store.stage("k", 5, b"five").unwrap();
+    assert!(!staged_file(&t, "k", 4).exists());
+    assert_eq!(store.staged("k").unwrap(), Some(5));
+    assert!(matches!(
+        store.commit("k", 4),
+        Err(StoreError::NotStaged {
+            epoch: 4,
+            current: 3,
+            ..
+        })
+    ));
+    store.commit("k", 5).unwrap();
+    assert_eq!(store.get("k").unwrap().unwrap().epoch, 5);
+}
+
+#[test]
+fn abort_drops_the_staged_share_and_never_undoes_a_commit() {
+    let t = TempDir::new();
+    let store = new_store(&t);
+    store.put("k", 0, b"old").unwrap();
+    store.stage("k", 1, b"new").unwrap();
+    assert!(store.abort("k", 1).unwrap());
+    assert!(!staged_file(&t, "k", 1).exists());
+    assert_eq!(store.staged("k").unwrap(), None);
+    // Idempotent, and the committed share is untouched.
+    assert!(!store.abort("k", 1).unwrap());
+    assert_eq!(store.get("k").unwrap().unwrap().secret.as_slice(), b"old");
+    assert!(matches!(
+        store.commit("k", 1),
+        Err(StoreError::NotStaged { .. })
+    ));
+    store.stage("k", 1, b"again").unwrap();
+    store.commit("k", 1).unwrap();
+    assert!(matches!(
+        store.abort("k", 1),
+        Err(StoreError::AlreadyCommitted {
+            epoch: 1,
+            current: 1,
+            ..
+        })
+    ));
+    assert_eq!(store.get("k").unwrap().unwrap().secret.as_slice(), b"again");
+}
+
+#[test]
+fn a_staged_share_survives_a_restart_and_commits_after_it() {
+    let t = TempDir::new();
+    {
+        let store = new_store(&t);
+        store.put("k", 0, b"old").unwrap();
+        store.stage("k", 1, b"new").unwrap();
+    }
+    let store = reopen(&t);
+    assert_eq!(store.get("k").unwrap().unwrap().epoch, 0);
+    assert_eq!(store.staged("k").unwrap(), Some(1));
+    store.commit("k", 1).unwrap();
+    assert_eq!(store.get("k").unwrap().unwrap().secret.as_slice(), b"new");
+}
+
+#[test]
+fn a_crashed_commit_keeps_the_old_share_and_can_be_retried_or_aborted() {
+    for at in [
+        CrashPoint::ShareTempWritten,
+        CrashPoint::ShareRenamed,
+        CrashPoint::ManifestTempWritten,
+    ] {
+        for finish_by_commit in [true, false] {
+            let t = TempDir::new();
+            {
+                let store = new_store(&t);
+                store.put("k", 0, b"old").unwrap();
+                store.stage("k", 1, b"new").unwrap();
+                store.commit_crashing_at("k", 1, at).unwrap();
+            }
+            let store = reopen(&t);
+            assert_eq!(store.get("k").unwrap().unwrap().secret.as_slice(), b"old");
+            assert_eq!(store.staged("k").unwrap(), Some(1), "{at:?}");
+            if finish_by_commit {
+                store.commit("k", 1).unwrap();
+                assert_eq!(store.get("k").unwrap().unwrap().secret.as_slice(), b"new");
+            } else {
+                store.abort("k", 1).unwrap();
+                assert!(!share_file(&t, "k", 1).exists(), "{at:?}");
+                assert!(!staged_file(&t, "k", 1).exists(), "{at:?}");
+                assert_eq!(store.get("k").unwrap().unwrap().epoch, 0);
+            }
+            assert!(tmp_files(t.path()).is_empty());
+        }
+    }
+}
+
+#[test]
+fn a_staged_file_is_never_taken_for_a_share() {
+    let t = TempDir::new();
+    let store = new_store(&t);
+    store.put("k", 0, b"old").unwrap();
+    store.put("k", 1, b"one").unwrap();
+    store.stage("k", 2, b"two").unwrap();
+    // Renamed into the committed share's place, a staged file does not open as a share.
+    fs::copy(staged_file(&t, "k", 2), share_file(&t, "k", 1)).unwrap();
+    assert!(is_integrity(store.get("k")));
+    // A share file copied into the staged slot does not commit.
+    let t2 = TempDir::new();
+    let store = new_store(&t2);
+    store.put("k", 0, b"old").unwrap();
+    store.put("k", 1, b"one").unwrap();
+    fs::copy(share_file(&t2, "k", 1), staged_file(&t2, "k", 2)).unwrap();
+    assert!(is_integrity(store.commit("k", 2)));
+    assert_eq!(store.get("k").unwrap().unwrap().epoch, 1);
+}

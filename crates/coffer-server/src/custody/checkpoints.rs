@@ -139,6 +139,7 @@ async fn chain(
                 entries,
             })),
             parties,
+            epoch: None,
         };
         match coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await {
             Ok(outcomes) => {

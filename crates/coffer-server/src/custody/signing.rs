@@ -48,7 +48,7 @@ pub const RETRY_MAX_MS: u64 = 30_000;
 pub struct KeyLocks(Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>);
 
 impl KeyLocks {
-    fn of(&self, key_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn of(&self, key_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -187,10 +187,6 @@ async fn run(s: &AppState, tenant: &str, id: &str) -> Result<(), ApiError> {
         s.db.tx(tenant, id)
             .await?
             .ok_or_else(|| ApiError::internal("request vanished"))?;
-    let key =
-        s.db.key(&t.key_id)
-            .await?
-            .ok_or_else(|| ApiError::internal("key missing"))?;
     // The key's chain is sequential: the lock is held until this request is signed or
     // refused, so later requests of the key queue behind it.
     let lock = s.custody_locks.of(&t.key_id);
@@ -203,6 +199,12 @@ async fn run(s: &AppState, tenant: &str, id: &str) -> Result<(), ApiError> {
         guard = lock.lock().await;
     }
     let _guard = guard;
+    // Read under the lock: a share refresh (which holds it too) may move the key's epoch,
+    // which every signing job carries.
+    let key =
+        s.db.key(&t.key_id)
+            .await?
+            .ok_or_else(|| ApiError::internal("key missing"))?;
     // A frozen vault signs nothing: the request waits, approved, for the unfreeze.
     if t.state == "approved" && super::freeze::is_frozen(s, &t.vault_id).await? {
         tracing::warn!("request {id} waits: vault {} is frozen", t.vault_id);
@@ -394,6 +396,7 @@ async fn session(
         key_id: k.id.clone(),
         task: Task::SignIntent(Box::new(job_body)),
         parties: parties.clone(),
+        epoch: Some(k.epoch),
     };
     let session_id = job.session.to_string();
     let outcomes = match coordinator::run(&s.hub, &s.roster, job, s.deadlines.other).await {
