@@ -128,7 +128,8 @@ impl Job {
             Task::Sign { .. }
             | Task::SignPresigned { .. }
             | Task::SignIntent(_)
-            | Task::AuditCheckpoint(_) => ProtocolKind::Sign,
+            | Task::AuditCheckpoint(_)
+            | Task::BackupExport(_) => ProtocolKind::Sign,
             Task::Presign { .. } => ProtocolKind::Presign,
             Task::Refresh => ProtocolKind::Refresh,
             Task::Reshare { .. } => ProtocolKind::Reshare,
@@ -183,6 +184,19 @@ pub enum Task {
     /// Co-sign the head of an audit chain: each signer checks that the entries extend the
     /// head it co-signed before, and answers at once (no protocol session).
     AuditCheckpoint(Box<CheckpointJob>),
+    /// Export this signer's share of the job's key as a backup kit encrypted to the
+    /// recovery key an admin-quorum-signed document names for it; answered at once.
+    BackupExport(Box<BackupJob>),
+}
+
+/// A backup export: the recovery keys (each signer checks the admin signatures against the
+/// admins it pinned for the key) and the vault the key belongs to, if known.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BackupJob {
+    /// Which recovery key each signer encrypts to, signed by the admin quorum.
+    pub recovery_keys: crate::backup::SignedRecoveryKeys,
+    /// The key's vault (bound into the kit).
+    pub vault_id: Option<String>,
 }
 
 /// An audit chain's entries from a point the signers co-signed before, to be checkpointed.
@@ -301,6 +315,11 @@ pub enum Outcome {
         /// The signer's node-key signature over
         /// [`coffer_policy::audit::checkpoint_bytes`] (hex).
         signature: String,
+    },
+    /// The signer's backup kit of its share ([`crate::backup::Kit`], JSON).
+    BackupKit {
+        /// The kit file's text.
+        kit: String,
     },
 }
 

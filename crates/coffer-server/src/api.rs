@@ -191,6 +191,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys/{id}/sign", post(sign))
         .route("/v1/keys/{id}/refresh", post(refresh))
         .route("/v1/keys/{id}/reshare", post(reshare))
+        .route("/v1/keys/{id}/backup", post(crate::backup::export))
+        .route("/v1/keys/{id}/backup/drill", post(crate::backup::drill))
         .merge(crate::custody::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -301,6 +303,7 @@ fn key_json(roster: &Roster, k: &KeyRecord) -> Value {
         "removed": k.removed.iter().filter_map(|i| k.parties.get(usize::from(*i))).map(|p| name_of(roster, p)).collect::<Vec<_>>(),
         "epoch": k.epoch,
         "created_at": k.created_at,
+        "party_keys": k.parties,
     })
 }
 

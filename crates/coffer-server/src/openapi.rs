@@ -335,6 +335,18 @@ pub const ROUTES: &[Route] = &[
         summary: "Reshare a FROST key without some signers",
         roles: &["operator"],
     },
+    Route {
+        method: "post",
+        path: "/v1/keys/{id}/backup",
+        summary: "Export every signer's backup kit, encrypted to its own recovery key",
+        roles: &["operator"],
+    },
+    Route {
+        method: "post",
+        path: "/v1/keys/{id}/backup/drill",
+        summary: "Record a backup drill's result in the audit log (the signature is checked)",
+        roles: &["operator"],
+    },
 ];
 
 /// The OpenAPI document.

@@ -134,6 +134,7 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
         Task::AuditCheckpoint(checkpoint) => {
             return Err(crate::checkpoint::answer(node, checkpoint))
         }
+        Task::BackupExport(backup) => return Err(crate::backup::answer(node, &job.key_id, backup)),
         Task::Keygen { scheme, threshold } => {
             let n = u16::try_from(job.parties.len()).map_err(|_| refuse("too many parties"))?;
             let params = GroupParams::new(*threshold, n).map_err(|e| refuse(e.to_string()))?;
@@ -501,6 +502,7 @@ fn summary(o: &Outcome) -> String {
         Outcome::Checkpointed { entries, .. } => {
             format!("audit checkpoint co-signed at {entries} entries")
         }
+        Outcome::BackupKit { .. } => "backup kit made".into(),
     }
 }
 
