@@ -466,6 +466,9 @@ fn restore(
     let secret = read_recovery_key(recovery_key)?;
     // Everything is checked before the store key file is created.
     coffer_signer::backup::open_kit(&kit, &secret)?;
+    if let Some(parent) = key_file.filter(|k| !k.exists()).and_then(Path::parent) {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
     let source = store_source(key_file)?;
     let report = coffer_signer::backup::restore(data, source.as_ref(), &kit, &secret)?;
     Ok(json!({
