@@ -3,7 +3,9 @@
 //! server never sees a share: each signer checks the document against the admins it pinned
 //! and encrypts its share to its own recovery key (see `coffer_net::backup` and the signer's
 //! `backup` module). The server checks each kit's signature and header against the key
-//! record before it returns them, and audits the export.
+//! record before it returns them, and audits the export. A backup drill's result
+//! (`POST /v1/keys/{id}/backup/drill`) is recorded in the audit log once its signature
+//! verifies under the key.
 
 use axum::extract::{Path, State};
 use axum::Json;
