@@ -93,6 +93,9 @@ pub(crate) enum BackupCommand {
         /// The key the kit must be for.
         #[arg(long)]
         key: Option<String>,
+        /// The vault the kit must be for.
+        #[arg(long)]
+        vault: Option<String>,
         /// The recovery key file (to check the contents too).
         #[arg(long)]
         recovery_key: Option<PathBuf>,
@@ -370,6 +373,7 @@ fn export(
 fn verify(
     kit_path: &Path,
     key: Option<&str>,
+    vault: Option<&str>,
     recovery_key: Option<&Path>,
     roster: Option<PathBuf>,
     target: Target,
@@ -383,6 +387,15 @@ fn verify(
                 "{}: the kit is for key {}, not {k}",
                 kit_path.display(),
                 h.key_id
+            )));
+        }
+    }
+    if let Some(v) = vault {
+        if h.vault_id.as_deref() != Some(v) {
+            return Err(Failure(format!(
+                "{}: the kit is for vault {}, not {v}",
+                kit_path.display(),
+                h.vault_id.as_deref().unwrap_or("(none)")
             )));
         }
     }
@@ -623,12 +636,14 @@ pub(crate) fn run(cmd: BackupCommand) -> Result<(), Failure> {
         BackupCommand::Verify {
             kit,
             key,
+            vault,
             recovery_key,
             roster,
             target,
         } => emit(&verify(
             &kit,
             key.as_deref(),
+            vault.as_deref(),
             recovery_key.as_deref(),
             roster,
             target,

@@ -1424,6 +1424,31 @@ fn backup_restores_a_lost_signer() {
     ])
     .unwrap_err();
     assert!(err.contains("not k-other"), "{err}");
+    let err = coffer_raw(&[
+        "backup", "verify", "--kit", &kit2, "--vault", "v-other", "--dev", &d,
+    ])
+    .unwrap_err();
+    assert!(err.contains("not v-other"), "{err}");
+    // An export bound to a vault the key is not in is refused by the server.
+    let err = coffer_raw(&[
+        "backup",
+        "export",
+        "--key",
+        &id,
+        "--recovery-keys",
+        &doc,
+        "--vault",
+        "v-other",
+        "--out",
+        &p("other"),
+        "--dev",
+        &d,
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("not_found") || err.contains("not a key of vault"),
+        "{err}"
+    );
     let mut tampered: Value =
         serde_json::from_str(&std::fs::read_to_string(&kit2).unwrap()).unwrap();
     tampered["header"]["party_index"] = 0.into();
