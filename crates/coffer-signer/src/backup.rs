@@ -1,4 +1,4 @@
-//! A signer's side of share backups: making its kit ([`answer`] to
+//! A signer's side of share backups: making its kit ([`make_kit`], answering
 //! [`Task::BackupExport`](coffer_net::frames::Task::BackupExport)), reading a kit back with
 //! its recovery key ([`open_kit`]) and installing it into a signer data directory
 //! ([`restore`]). The kit's format and encryption are [`coffer_net::backup`]'s.
