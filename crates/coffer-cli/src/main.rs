@@ -9,6 +9,7 @@ mod admin_cmd;
 mod alerts_cmd;
 mod amount;
 mod audit_cmd;
+mod backup_cmd;
 mod bench_cmd;
 mod ceremony_cmd;
 mod chain_cmd;
@@ -16,6 +17,7 @@ mod client;
 mod cluster_bench;
 mod demo;
 mod dev;
+mod drill;
 mod hexarg;
 mod incident_cmd;
 mod key_cmd;
@@ -91,6 +93,9 @@ enum Command {
     Webhook(webhook_cmd::WebhookArgs),
     /// Breach response: refresh every share of a vault's keys, or of every key.
     Incident(incident_cmd::IncidentArgs),
+    /// Share backups: recovery keys, kit export, verify, restore.
+    #[command(subcommand)]
+    Backup(backup_cmd::BackupCommand),
 }
 
 /// A command's failure: the message for the last stderr line.
@@ -142,6 +147,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Dev(args) => dev::run(args),
         Command::Key(c) => key_cmd::run(c),
+        Command::Backup(c) => backup_cmd::run(c),
         Command::Signer(c) => node_cmd::signer(c),
         Command::Server(c) => node_cmd::server(c),
         Command::Bench(args) => bench_cmd::run(args),

@@ -1457,3 +1457,279 @@ fn incident_refresh_rolls_back_on_failure_and_refuses_old_shares() {
         "{err}"
     );
 }
+
+/// Runs `coffer ARGS` (no implied flags): Ok(JSON) or Err(last stderr line).
+fn coffer_raw(args: &[&str]) -> Result<Value, String> {
+    let out = Command::new(exe()).args(args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if out.status.success() {
+        Ok(serde_json::from_slice(&out.stdout).unwrap())
+    } else {
+        assert!(out.stdout.is_empty());
+        Err(stderr.lines().last().unwrap_or_default().to_string())
+    }
+}
+
+/// Backup kits with real processes: each signer encrypts its share to its own recovery
+/// key named in an admin-quorum-signed document; a kit verifies against the pinned roster
+/// and the server's key; signer-2's disk is wiped, restored from its kit, and signer-2
+/// then signs with signer-3 (signer-1 down), checked by an independent verifier.
+#[test]
+fn backup_restores_a_lost_signer() {
+    let mut dev = Dev::start("backup", &[], &[]);
+    let d = dev.dir.to_str().unwrap().to_string();
+    let key = dev.key(&["create", "--scheme", "ed25519"]).unwrap();
+    let id = key["key_id"].as_str().unwrap().to_string();
+    let work = dev.dir.join("backup-work");
+    std::fs::create_dir_all(&work).unwrap();
+    let p = |name: &str| work.join(name).to_str().unwrap().to_string();
+
+    let mut recovery = Vec::new();
+    for i in 1..=3 {
+        let rk = coffer_raw(&[
+            "backup",
+            "recovery-key",
+            "new",
+            "--out",
+            &p(&format!("rk-{i}.json")),
+        ])
+        .unwrap();
+        recovery.push(rk["recovery_key"].as_str().unwrap().to_string());
+    }
+    let args: Vec<String> = recovery
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("signer-{}={r}@holder-{}", i + 1, i + 1))
+        .collect();
+    let admin1 = dev.dir.join("admin-1.key").to_str().unwrap().to_string();
+    let admin2 = dev.dir.join("admin-2.key").to_str().unwrap().to_string();
+    let mut cmd: Vec<&str> = vec!["backup", "recovery-keys", "--key", &id];
+    for a in &args {
+        cmd.extend(["--recovery", a]);
+    }
+    let doc = p("recovery-keys.json");
+    cmd.extend(["--admin-key", &admin1, "--out", &doc, "--dev", &d]);
+    coffer_raw(&cmd).unwrap();
+
+    // One admin signature is not the quorum: every signer refuses, nothing is exported.
+    let kits = p("kits");
+    let export = [
+        "backup",
+        "export",
+        "--key",
+        &id,
+        "--recovery-keys",
+        &doc,
+        "--out",
+        &kits,
+        "--dev",
+        &d,
+    ];
+    let err = coffer_raw(&export).unwrap_err();
+    assert!(
+        err.contains("1 valid signatures") && err.contains("2 needed"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new(&kits).exists());
+    coffer_raw(&[
+        "backup",
+        "sign-recovery-keys",
+        "--doc",
+        &doc,
+        "--admin-key",
+        &admin2,
+    ])
+    .unwrap();
+    let exported = coffer_raw(&export).unwrap();
+    let files: Vec<String> = exported["kits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["file"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(files.len(), 3, "{exported}");
+    let kit_of = |signer: &str| {
+        exported["kits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["signer"] == signer)
+            .unwrap()["file"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let kit2 = kit_of("signer-2");
+    let rk2 = p("rk-2.json");
+
+    // Verify: signature, header against the server's key, and decryption.
+    let v = coffer_raw(&[
+        "backup",
+        "verify",
+        "--kit",
+        &kit2,
+        "--key",
+        &id,
+        "--recovery-key",
+        &rk2,
+        "--dev",
+        &d,
+    ])
+    .unwrap();
+    assert_eq!(v["decrypted"], true, "{v}");
+    assert_eq!(v["signer"], "signer-2");
+    // The wrong recovery key, a kit for another key, a tampered header: clear errors.
+    let err = coffer_raw(&[
+        "backup",
+        "verify",
+        "--kit",
+        &kit2,
+        "--recovery-key",
+        &p("rk-1.json"),
+        "--dev",
+        &d,
+    ])
+    .unwrap_err();
+    assert!(err.contains("is not the kit's"), "{err}");
+    let err = coffer_raw(&[
+        "backup", "verify", "--kit", &kit2, "--key", "k-other", "--dev", &d,
+    ])
+    .unwrap_err();
+    assert!(err.contains("not k-other"), "{err}");
+    let err = coffer_raw(&[
+        "backup", "verify", "--kit", &kit2, "--vault", "v-other", "--dev", &d,
+    ])
+    .unwrap_err();
+    assert!(err.contains("not v-other"), "{err}");
+    // An export bound to a vault the key is not in is refused by the server.
+    let err = coffer_raw(&[
+        "backup",
+        "export",
+        "--key",
+        &id,
+        "--recovery-keys",
+        &doc,
+        "--vault",
+        "v-other",
+        "--out",
+        &p("other"),
+        "--dev",
+        &d,
+    ])
+    .unwrap_err();
+    assert!(
+        err.contains("not_found") || err.contains("not a key of vault"),
+        "{err}"
+    );
+    let mut tampered: Value =
+        serde_json::from_str(&std::fs::read_to_string(&kit2).unwrap()).unwrap();
+    tampered["header"]["party_index"] = 0.into();
+    let bad = p("tampered.kit.json");
+    std::fs::write(&bad, serde_json::to_vec(&tampered).unwrap()).unwrap();
+    let err = coffer_raw(&["backup", "verify", "--kit", &bad, "--dev", &d]).unwrap_err();
+    assert!(err.contains("signature does not verify"), "{err}");
+    let text = std::fs::read_to_string(&kit2).unwrap();
+    let truncated = p("truncated.kit.json");
+    std::fs::write(&truncated, &text[..text.len() / 2]).unwrap();
+    let err = coffer_raw(&["backup", "verify", "--kit", &truncated, "--dev", &d]).unwrap_err();
+    assert!(err.contains("not a backup kit"), "{err}");
+
+    // Signer-2's disk is lost.
+    let sdir = dev.dir.join("signer-2");
+    dev.kill("signer-2");
+    std::fs::remove_dir_all(&sdir).unwrap();
+    let sd = sdir.to_str().unwrap().to_string();
+    let store_key = sdir.join("store.key").to_str().unwrap().to_string();
+    // A wrong recovery key writes nothing.
+    let err = coffer_raw(&[
+        "backup",
+        "restore",
+        "--kit",
+        &kit2,
+        "--recovery-key",
+        &p("rk-3.json"),
+        "--data",
+        &sd,
+        "--key-file",
+        &store_key,
+    ])
+    .unwrap_err();
+    assert!(err.contains("is not the kit's"), "{err}");
+    assert!(!sdir.exists());
+    let r = coffer_raw(&[
+        "backup",
+        "restore",
+        "--kit",
+        &kit2,
+        "--recovery-key",
+        &rk2,
+        "--data",
+        &sd,
+        "--key-file",
+        &store_key,
+    ])
+    .unwrap();
+    assert_eq!(r["created_store"], true, "{r}");
+    // The same kit again: not newer than what the store holds.
+    let err = coffer_raw(&[
+        "backup",
+        "restore",
+        "--kit",
+        &kit2,
+        "--recovery-key",
+        &rk2,
+        "--data",
+        &sd,
+        "--key-file",
+        &store_key,
+    ])
+    .unwrap_err();
+    assert!(err.contains("refusing to restore"), "{err}");
+
+    // The restored signer signs with signer-3 while signer-1 is down.
+    dev.restart("signer-2");
+    dev.wait_connected(3);
+    dev.kill("signer-1");
+    dev.wait_connected(2);
+    let sig = sign_and_check(&dev, &key, "m/0/9", b"signed by a restored signer");
+    assert!(sig["signers"].to_string().contains("signer-2"), "{sig}");
+
+    // The drill: one recovery key is below the threshold; two restore two kits, each in
+    // its own scratch process, sign, and the server records the verified result.
+    let rk1 = p("rk-1.json");
+    let rk3 = p("rk-3.json");
+    let err = coffer_raw(&[
+        "backup",
+        "drill",
+        "--key",
+        &id,
+        "--kits",
+        &kits,
+        "--recovery-key",
+        &rk1,
+        "--dev",
+        &d,
+    ])
+    .unwrap_err();
+    assert!(err.contains("needs 2 kits"), "{err}");
+    let drill = coffer_raw(&[
+        "backup",
+        "drill",
+        "--key",
+        &id,
+        "--kits",
+        &kits,
+        "--recovery-key",
+        &rk1,
+        "--recovery-key",
+        &rk3,
+        "--dev",
+        &d,
+    ])
+    .unwrap();
+    assert_eq!(drill["ok"], true, "{drill}");
+    assert_eq!(drill["parties"], serde_json::json!([0, 2]), "{drill}");
+    assert!(drill["audit_seq"].as_u64().is_some(), "{drill}");
+    drop(dev);
+}

@@ -640,8 +640,8 @@ fn open_payload(
 
 /// The operating system's generator for HPKE, without a panic path: a failure is recorded
 /// (and the output zeroed) so that the caller discards the result and reports it.
-struct CheckedOsRng {
-    failed: bool,
+pub(crate) struct CheckedOsRng {
+    pub(crate) failed: bool,
 }
 
 impl hpke::rand_core::RngCore for CheckedOsRng {

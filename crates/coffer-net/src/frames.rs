@@ -136,7 +136,8 @@ impl Job {
             | Task::AuditCheckpoint(_)
             | Task::CommitEpoch { .. }
             | Task::AbortEpoch { .. }
-            | Task::PruneEpoch { .. } => ProtocolKind::Sign,
+            | Task::PruneEpoch { .. }
+            | Task::BackupExport(_) => ProtocolKind::Sign,
             Task::Presign { .. } => ProtocolKind::Presign,
             Task::Refresh => ProtocolKind::Refresh,
             Task::Reshare { .. } => ProtocolKind::Reshare,
@@ -209,6 +210,19 @@ pub enum Task {
         /// The committed epoch to keep.
         epoch: u64,
     },
+    /// Export this signer's share of the job's key as a backup kit encrypted to the
+    /// recovery key an admin-quorum-signed document names for it; answered at once.
+    BackupExport(Box<BackupJob>),
+}
+
+/// A backup export: the recovery keys (each signer checks the admin signatures against the
+/// admins it pinned for the key) and the vault the key belongs to, if known.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BackupJob {
+    /// Which recovery key each signer encrypts to, signed by the admin quorum.
+    pub recovery_keys: crate::backup::SignedRecoveryKeys,
+    /// The key's vault (bound into the kit).
+    pub vault_id: Option<String>,
 }
 
 /// An audit chain's entries from a point the signers co-signed before, to be checkpointed.
@@ -334,6 +348,11 @@ pub enum Outcome {
         committed: u64,
         /// A staged epoch still waiting for its commit.
         staged: Option<u64>,
+    },
+    /// The signer's backup kit of its share ([`crate::backup::Kit`], JSON).
+    BackupKit {
+        /// The kit file's text.
+        kit: String,
     },
 }
 

@@ -1,6 +1,7 @@
 //! Coffer's signer network, the parts both ends share: node identities ([`identity`]), the
 //! pinned roster of signers and admins ([`roster`]), signed and encrypted protocol envelopes
-//! ([`envelope`]), vault freeze orders ([`freeze`]), the frames signers and server exchange ([`frames`]), and mutual TLS
+//! ([`envelope`]), vault freeze orders ([`freeze`]), share backup kits and
+//! the admin-signed recovery-key documents ([`backup`]), the frames signers and server exchange ([`frames`]), and mutual TLS
 //! authenticated by raw identity keys ([`tls`]).
 //!
 //! Trust model: a signer trusts only keys it pinned at enrolment (peers, admins, the server's
@@ -11,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backup;
 pub mod envelope;
 pub mod frames;
 pub mod freeze;

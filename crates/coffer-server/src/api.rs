@@ -196,6 +196,8 @@ pub fn router(state: AppState) -> Router {
             post(crate::refresh::refresh_vault),
         )
         .route("/v1/incident/refresh", post(crate::refresh::refresh_all))
+        .route("/v1/keys/{id}/backup", post(crate::backup::export))
+        .route("/v1/keys/{id}/backup/drill", post(crate::backup::drill))
         .merge(crate::custody::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -306,6 +308,7 @@ fn key_json(roster: &Roster, k: &KeyRecord) -> Value {
         "removed": k.removed.iter().filter_map(|i| k.parties.get(usize::from(*i))).map(|p| name_of(roster, p)).collect::<Vec<_>>(),
         "epoch": k.epoch,
         "created_at": k.created_at,
+        "party_keys": k.parties,
     })
 }
 

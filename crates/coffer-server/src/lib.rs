@@ -16,6 +16,7 @@ pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod coordinator;
 pub mod custody;
 pub mod db;

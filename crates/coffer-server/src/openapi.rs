@@ -347,6 +347,18 @@ pub const ROUTES: &[Route] = &[
         summary: "Breach response: refresh every key of the platform, {\"all\": true}",
         roles: &["operator"],
     },
+    Route {
+        method: "post",
+        path: "/v1/keys/{id}/backup",
+        summary: "Export every signer's backup kit, encrypted to its own recovery key",
+        roles: &["operator"],
+    },
+    Route {
+        method: "post",
+        path: "/v1/keys/{id}/backup/drill",
+        summary: "Record a backup drill's result in the audit log (the signature is checked)",
+        roles: &["operator"],
+    },
 ];
 
 /// The OpenAPI document.

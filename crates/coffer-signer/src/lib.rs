@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod backup;
 pub mod checkpoint;
 pub mod daemon;
 pub mod epochs;

@@ -140,9 +140,18 @@ impl SignerNode {
         name: &str,
         source: &dyn KeySource,
     ) -> Result<PublicIdentity, NodeError> {
+        Self::init_with_identity(dir, Identity::generate(name), source)
+    }
+
+    /// Creates a signer in `dir` with an existing identity (restoring a lost signer's disk
+    /// from its backup kit).
+    pub fn init_with_identity(
+        dir: &Path,
+        identity: Identity,
+        source: &dyn KeySource,
+    ) -> Result<PublicIdentity, NodeError> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let store = ShareStore::create(&store_dir(dir), source)?;
-        let identity = Identity::generate(name);
         let secret = identity
             .to_secret_bytes()
             .map_err(|_| NodeError::Corrupt { what: "identity" })?;
@@ -199,6 +208,15 @@ impl SignerNode {
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
             .map(|r| r.roster.clone())
+            .ok_or(NodeError::NotEnrolled)
+    }
+
+    /// The pinned roster with its admin signatures.
+    pub fn signed_roster(&self) -> Result<SignedRoster, NodeError> {
+        self.roster
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
             .ok_or(NodeError::NotEnrolled)
     }
 

@@ -144,6 +144,7 @@ fn check_job(node: &SignerNode, job: &Job) -> Result<Accepted, Outcome> {
                 crate::epochs::answer(node, job).unwrap_or_else(|| refuse("not an epoch task"))
             );
         }
+        Task::BackupExport(backup) => return Err(crate::backup::answer(node, &job.key_id, backup)),
         Task::Keygen { scheme, threshold } => {
             let n = u16::try_from(job.parties.len()).map_err(|_| refuse("too many parties"))?;
             let params = GroupParams::new(*threshold, n).map_err(|e| refuse(e.to_string()))?;
@@ -520,6 +521,7 @@ fn summary(o: &Outcome) -> String {
         Outcome::EpochState { committed, staged } => {
             format!("committed epoch {committed}, staged {staged:?}")
         }
+        Outcome::BackupKit { .. } => "backup kit made".into(),
     }
 }
 
