@@ -171,7 +171,8 @@ impl DklsKeygen {
                     self.zero2.push(z);
                 }
                 let dkg = self.dkg.as_mut().ok_or(Bug("DKLs23 keygen state lost"))?;
-                let (zero3, mul3, bip3) = dkg.phase3().map_err(|a| map_abort("DKLs23 keygen", a))?;
+                let (zero3, mul3, bip3) =
+                    dkg.phase3().map_err(|a| map_abort("DKLs23 keygen", a))?;
                 self.send(None, 4, &bip3)?;
                 for (z, m) in zero3.into_iter().zip(mul3) {
                     if z.parties.receiver != m.parties.receiver {

@@ -166,6 +166,11 @@ impl DklsShare {
         point_bytes(self.public.verifying_key())
     }
 
+    /// The BIP32 chain code agreed at key generation.
+    pub fn chain_code(&self) -> [u8; 32] {
+        self.party.derivation_data.chain_code
+    }
+
     /// The public key at a non-hardened BIP32 path (the library's own derivation).
     pub fn derived_public_key(&self, path: &DerivationPath) -> Result<Vec<u8>, SessionError> {
         Ok(point_bytes(&self.derived_party(path)?.pk))
@@ -176,11 +181,11 @@ impl DklsShare {
     pub(crate) fn derived_party(&self, path: &DerivationPath) -> Result<Party, SessionError> {
         let mut party = self.party.clone();
         for &i in path.indices() {
-            party = party
-                .derive_child(i, |_| String::new())
-                .map_err(|_| ArgumentError::InvalidPath {
+            party = party.derive_child(i, |_| String::new()).map_err(|_| {
+                ArgumentError::InvalidPath {
                     reason: "the DKLs23 derivation refused this step",
-                })?;
+                }
+            })?;
         }
         Ok(party)
     }
@@ -195,7 +200,8 @@ impl DklsShare {
             party: &self.party,
             public: &self.public,
         };
-        ciborium::into_writer(&enc, &mut *out).map_err(|_| Bug("a DKLs23 share failed to encode"))?;
+        ciborium::into_writer(&enc, &mut *out)
+            .map_err(|_| Bug("a DKLs23 share failed to encode"))?;
         Ok(out)
     }
 
