@@ -214,3 +214,64 @@ fn dkls_tampered_gamma_u_aborts_naming_the_cheater_who_must_be_banned() {
         other => panic!("victim must abort blaming the cheater, got {other:?}"),
     }
 }
+
+fn refresh_all(shares: &[DklsShare]) -> Vec<DklsShare> {
+    let sid = SessionId::random();
+    let sessions: Vec<_> = shares
+        .iter()
+        .map(|s| dkls::refresh::refresh(sid, s).unwrap())
+        .collect();
+    run(sessions, |_| {})
+        .into_iter()
+        .map(|r| r.expect("refresh finished").unwrap())
+        .collect()
+}
+
+#[test]
+fn dkls_refresh_new_shares_sign_and_old_share_mixed_with_new_cannot() {
+    let old = keygen(2, 3);
+    let pk = old[0].public_key();
+    let new = refresh_all(&old);
+    for (o, n) in old.iter().zip(&new) {
+        assert_eq!(n.public_key(), pk, "refresh keeps the group key");
+        assert_eq!(n.chain_code(), o.chain_code());
+        assert_ne!(
+            *o.encode_secret().unwrap(),
+            *n.encode_secret().unwrap(),
+            "the share changed"
+        );
+        // The refreshed share (with its recomputed verifying shares) survives the codec.
+        DklsShare::decode_secret(&n.encode_secret().unwrap()).unwrap();
+    }
+    let digest = [0x24; 32];
+    for subset in subsets(3, 2) {
+        let group: Vec<&DklsShare> = subset.iter().map(|i| &new[*i]).collect();
+        for sig in sign_with(&group, &DerivationPath::root(), digest, |_| {}) {
+            verify_independently(&pk, digest, &sig.expect("finished").unwrap());
+        }
+    }
+    // A second refresh chains.
+    let newer = refresh_all(&new);
+    let sig = sign_with(
+        &[&newer[1], &newer[2]],
+        &DerivationPath::root(),
+        digest,
+        |_| {},
+    );
+    verify_independently(&pk, digest, sig[0].as_ref().unwrap().as_ref().unwrap());
+
+    // An old share with a new one: the library's signing never yields a valid signature.
+    for (a, b) in [(&old[0], &new[1]), (&new[0], &old[2]), (&old[1], &new[2])] {
+        let outcomes = sign_with(&[a, b], &DerivationPath::root(), digest, |_| {});
+        let key = secp256k1::PublicKey::from_slice(&pk).unwrap();
+        let msg = secp256k1::Message::from_digest(digest);
+        let mut valid = 0;
+        for o in outcomes.into_iter().flatten().flatten() {
+            let s = secp256k1::ecdsa::Signature::from_compact(&o.bytes).unwrap();
+            if secp256k1::SECP256K1.verify_ecdsa(&msg, &s, &key).is_ok() {
+                valid += 1;
+            }
+        }
+        assert_eq!(valid, 0, "old and new shares must not sign together");
+    }
+}

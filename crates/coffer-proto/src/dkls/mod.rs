@@ -1,6 +1,6 @@
 //! The DKLs23 threshold-ECDSA backend (0xCarbon `dkls23` 0.6.2, OT-based, UNAUDITED): its
 //! key share and share codec ([`DklsShare`], tagged `dkls23`), and its sans-IO sessions
-//! ([`keygen`], [`sign`]) that wrap the library's phase functions behind our [`Session`]
+//! ([`keygen`], [`sign`], [`refresh`]) that wrap the library's phase functions behind our [`Session`]
 //! trait. No protocol step is ours: every value sent or checked is the library's.
 //!
 //! Index mapping: our zero-based [`PartyIndex`] `i` is the library's one-based party `i + 1`.
@@ -12,6 +12,7 @@
 //! [`Session`]: crate::session::Session
 
 pub mod keygen;
+pub mod refresh;
 pub mod sign;
 
 use std::collections::BTreeMap;
@@ -188,6 +189,14 @@ impl DklsShare {
             })?;
         }
         Ok(party)
+    }
+
+    pub(crate) fn lib_party(&self) -> &Party {
+        &self.party
+    }
+
+    pub(crate) fn public_package(&self) -> &PublicKeyPackage {
+        &self.public
     }
 
     /// The secret encoding, tagged `dkls23`; the buffer is zeroized when dropped.
