@@ -275,3 +275,35 @@ fn dkls_refresh_new_shares_sign_and_old_share_mixed_with_new_cannot() {
         assert_eq!(valid, 0, "old and new shares must not sign together");
     }
 }
+
+#[test]
+fn dkls_keygen_wrong_zero_share_commitment_aborts_naming_the_cheater() {
+    use dkls23::protocols::dkg::TransmitInitZeroSharePhase2to4;
+    let params = GroupParams::new(2, 3).unwrap();
+    let sid = SessionId::random();
+    let cheater = PartyIndex::new(1, params).unwrap();
+    let victim = PartyIndex::new(2, params).unwrap();
+    let sessions: Vec<_> = params
+        .parties()
+        .map(|p| dkls::keygen::keygen(sid, p, params).unwrap())
+        .collect();
+    let outcomes = run(sessions, |m| {
+        if m.sender == cheater && m.recipient == Some(victim) && m.round == 3 {
+            let mut z: TransmitInitZeroSharePhase2to4 =
+                ciborium::from_reader(m.payload.as_slice()).unwrap();
+            z.commitment[0] ^= 1;
+            let mut out = Vec::new();
+            ciborium::into_writer(&z, &mut out).unwrap();
+            m.payload = out;
+        }
+    });
+    match &outcomes[usize::from(victim.get())] {
+        Some(Err(SessionError::Aborted(a))) => {
+            assert_eq!(a.culprits, vec![cheater], "{a}");
+        }
+        other => panic!(
+            "victim must abort blaming the cheater, got {:?}",
+            other.as_ref().map(|r| r.as_ref().err())
+        ),
+    }
+}

@@ -67,11 +67,34 @@ pub(crate) fn map_abort(protocol: &'static str, abort: dkls23::protocols::Abort)
             },
         )
         .into(),
-        AbortKind::Recoverable => Abort::unattributed(AbortReason::Library {
-            protocol,
-            detail: abort.description(),
-        })
-        .into(),
+        AbortKind::Recoverable => {
+            let reason = AbortReason::Library {
+                protocol,
+                detail: abort.description(),
+            };
+            match culprit(&abort.reason) {
+                Some(p) => Abort::blaming(our_index(p), reason),
+                None => Abort::unattributed(reason),
+            }
+            .into()
+        }
+    }
+}
+
+/// The counterparty a recoverable library abort holds responsible: a proof, commitment or
+/// decommitment of theirs that failed. Aborts about our own state or inputs blame no one.
+fn culprit(reason: &dkls23::protocols::AbortReason) -> Option<dkls23::protocols::PartyIndex> {
+    use dkls23::protocols::AbortReason as R;
+    match reason {
+        R::ProofVerificationFailed { counterparty }
+        | R::CommitmentMismatch { counterparty }
+        | R::TrivialInstancePoint { counterparty }
+        | R::ZeroShareDecommitFailed { counterparty }
+        | R::OtConsistencyCheckFailed { counterparty }
+        | R::MultiplicationVerificationFailed { counterparty, .. }
+        | R::GammaUInconsistency { counterparty } => Some(*counterparty),
+        R::ChainCodeCommitmentFailed { party } => Some(*party),
+        _ => None,
     }
 }
 
