@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod dkls_raw;
 pub mod floor;
 pub mod ours;
 pub mod raw;
@@ -203,6 +204,14 @@ pub fn run(
                 _ => frost_rows!(frost_ed25519::Ed25519Sha512),
             }
         }
+        dkls_rows(
+            q,
+            g,
+            msg,
+            &floor_of("ecdsa (libsecp256k1)"),
+            &mut rows,
+            &mut progress,
+        )?;
         let scheme = Scheme::EcdsaSecp256k1;
         progress(&format!("{scheme} {t}-of-{n}: keygen"));
         let p = |k: usize| primes[..k].to_vec();
@@ -318,6 +327,85 @@ pub fn run(
         }
     }
     Ok(Report { rows, floors })
+}
+
+/// Only the DKLs23 rows, at 2-of-3 and 3-of-5 (for `cargo run --example dkls`).
+pub fn run_dkls(opts: Options, mut progress: impl FnMut(&str)) -> Result<Report, BenchError> {
+    let floors = floor::measure(budget(opts.quick, 0));
+    let floor = floors
+        .iter()
+        .find(|(n, _)| *n == "ecdsa (libsecp256k1)")
+        .map(|(_, s)| *s);
+    let mut rows = Vec::new();
+    for (t, n) in [(2, 3), (3, 5)] {
+        let g = GroupParams::new(t, n).map_err(|e| BenchError(e.to_string()))?;
+        dkls_rows(opts.quick, g, [0x5a; 32], &floor, &mut rows, &mut progress)?;
+    }
+    Ok(Report { rows, floors })
+}
+
+/// DKLs23 (the `dkls23` crate, UNAUDITED) keygen, sign and refresh at one group size.
+fn dkls_rows(
+    q: bool,
+    g: GroupParams,
+    msg: [u8; 32],
+    floor: &Option<Summary>,
+    rows: &mut Vec<Row>,
+    progress: &mut impl FnMut(&str),
+) -> Result<(), BenchError> {
+    let scheme = Scheme::EcdsaSecp256k1;
+    let (t, n) = (g.t(), g.n());
+    let (t8, n8) = (
+        u8::try_from(t).map_err(|_| BenchError("t too large".into()))?,
+        u8::try_from(n).map_err(|_| BenchError("n too large".into()))?,
+    );
+    progress(&format!("{scheme} (dkls23) {t}-of-{n}"));
+    let (raw_kg, raw_groups) = timed(budget(q, 1), || dkls_raw::dkls_keygen(t8, n8))?;
+    let (ours_kg, our_groups) = timed(budget(q, 1), || ours::dkls_keygen(g))?;
+    rows.push(row(
+        scheme,
+        "keygen (dkls23)",
+        g,
+        &raw_kg,
+        &ours_kg,
+        None,
+        "OT setup included",
+    ));
+    let raw_parties = raw_groups
+        .into_iter()
+        .next()
+        .ok_or(BenchError("no group".into()))?;
+    let shares = our_groups
+        .into_iter()
+        .next()
+        .ok_or(BenchError("no group".into()))?;
+    let (raw_s, _) = timed(budget(q, 0), || {
+        dkls_raw::dkls_sign(&raw_parties, usize::from(t), msg)
+    })?;
+    let (ours_s, _) = timed(budget(q, 0), || {
+        ours::dkls_sign(&shares, usize::from(t), msg)
+    })?;
+    rows.push(row(
+        scheme,
+        "sign (dkls23)",
+        g,
+        &raw_s,
+        &ours_s,
+        floor.as_ref(),
+        "ours: every signature verified independently",
+    ));
+    let (raw_r, _) = timed(budget(q, 1), || dkls_raw::dkls_refresh(&raw_parties))?;
+    let (ours_r, _) = timed(budget(q, 1), || ours::dkls_refresh(&shares))?;
+    rows.push(row(
+        scheme,
+        "refresh (dkls23)",
+        g,
+        &raw_r,
+        &ours_r,
+        None,
+        "the library's complete refresh (new OT setup)",
+    ));
+    Ok(())
 }
 
 fn ms(x: f64) -> String {

@@ -2,6 +2,7 @@
 //! checked at the boundary and decoded; every signature checked by the independent
 //! verifier. All parties run in one thread, like the raw baselines.
 
+use coffer_proto::dkls::{self, DklsShare};
 use coffer_proto::ecdsa::{self, Preimage};
 use coffer_proto::primes::Primes;
 use coffer_proto::session::run_local;
@@ -110,4 +111,49 @@ pub fn refresh(shares: &[KeyShare], primes: Option<Vec<Primes>>) -> Result<(), B
         .map(|(s, pr)| protocol::refresh(s, sid, pr))
         .collect())?;
     Ok(())
+}
+
+/// DKLs23 DKG through our sessions.
+pub fn dkls_keygen(g: GroupParams) -> Result<Vec<DklsShare>, BenchError> {
+    let sid = SessionId::random();
+    run(g
+        .parties()
+        .map(|p| dkls::keygen::keygen(sid, p, g).map(|s| Box::new(s) as BoxedSession<DklsShare>))
+        .collect())
+}
+
+/// DKLs23 signing by the first `t` shares (every signature checked independently).
+pub fn dkls_sign(shares: &[DklsShare], t: usize, digest: [u8; 32]) -> Result<(), BenchError> {
+    let sid = SessionId::random();
+    let group = shares.get(..t).ok_or(BenchError("too few shares".into()))?;
+    let signers: Vec<PartyIndex> = group.iter().map(|s| s.party()).collect();
+    let sigs = run(group
+        .iter()
+        .map(|s| {
+            dkls::sign::sign(sid, s, &signers, &DerivationPath::root(), digest)
+                .map(|s| Box::new(s) as BoxedSession<protocol::Signature>)
+        })
+        .collect())?;
+    for sig in sigs {
+        if !coffer_proto::verify::verify(
+            Scheme::EcdsaSecp256k1,
+            &sig.public_key,
+            &digest,
+            &sig.bytes,
+        )
+        .map_err(|e| BenchError(e.to_string()))?
+        {
+            return Err(BenchError("DKLs23 signature does not verify".into()));
+        }
+    }
+    Ok(())
+}
+
+/// DKLs23 refresh by every party.
+pub fn dkls_refresh(shares: &[DklsShare]) -> Result<Vec<DklsShare>, BenchError> {
+    let sid = SessionId::random();
+    run(shares
+        .iter()
+        .map(|s| dkls::refresh::refresh(sid, s).map(|s| Box::new(s) as BoxedSession<DklsShare>))
+        .collect())
 }

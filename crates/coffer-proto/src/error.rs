@@ -220,6 +220,13 @@ pub enum AbortReason {
     /// The protocol finished but its result does not verify (a party cheated undetectably).
     #[error("the protocol produced an invalid result")]
     InvalidOutput,
+    /// A DKLs23 party failed a consistency check that leaks reusable OT state: the culprits
+    /// MUST be excluded from every later session on this key (the library's ban rule).
+    #[error("DKLs23 ban: {detail}")]
+    MustBan {
+        /// The library's description (never secret material).
+        detail: String,
+    },
     /// The protocol library aborted; it does not say who is to blame.
     #[error("{protocol} aborted: {detail}")]
     Library {

@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod ceremony;
+pub mod dkls;
 pub mod ecdsa;
 pub mod error;
 pub mod frost;

@@ -93,6 +93,9 @@ pub enum Backend {
     /// Zcash Foundation FROST 3.0 (audited core): threshold Schnorr.
     #[serde(rename = "frost")]
     Frost,
+    /// 0xCarbon `dkls23` 0.6.2 (OT-based DKLs23, UNAUDITED): threshold ECDSA without Paillier.
+    #[serde(rename = "dkls23")]
+    Dkls23,
 }
 
 impl Backend {
@@ -101,6 +104,7 @@ impl Backend {
         match self {
             Backend::Cggmp24 => "cggmp24",
             Backend::Frost => "frost",
+            Backend::Dkls23 => "dkls23",
         }
     }
 }
