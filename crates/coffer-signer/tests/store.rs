@@ -651,7 +651,12 @@ fn arbitrary_tail_after_a_valid_header_never_panics() {
         bytes.truncate(cut.min(bytes.len()));
         bytes.extend_from_slice(&tail);
         fs::write(&path, &bytes).unwrap();
-        prop_assert!(is_integrity(store.get("k")));
+        // A cut at or past the end with nothing appended leaves the file intact: it reads.
+        if bytes == original {
+            prop_assert!(store.get("k").is_ok());
+        } else {
+            prop_assert!(is_integrity(store.get("k")));
+        }
     });
 }
 
